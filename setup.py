@@ -1,0 +1,41 @@
+"""Packaging generated from settings.ini, as in nbdev 2 projects."""
+from configparser import ConfigParser
+import setuptools
+
+config = ConfigParser(delimiters=['='])
+config.read('settings.ini', encoding='utf-8')
+cfg = config['DEFAULT']
+
+licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+statuses = ['Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
+lic = licenses[cfg['license']]
+
+setuptools.setup(
+    name=cfg['lib_name'],
+    version=cfg['version'],
+    license=lic[0],
+    classifiers=[
+        'Development Status :: ' + str(int(cfg['status'])) + ' - ' + statuses[int(cfg['status']) - 1],
+        'Intended Audience :: ' + cfg['audience'],
+        'License :: ' + lic[1],
+        'Natural Language :: ' + cfg['language'],
+        'Programming Language :: Python :: 3.11',
+    ],
+    url=cfg['git_url'],
+    packages=setuptools.find_packages(include=['ia2', 'ia2.*']),
+    include_package_data=True,
+    install_requires=cfg.get('requirements', '').split(),
+    extras_require={'dev': cfg.get('dev_requirements', '').split()},
+    python_requires='>=' + cfg['min_python'],
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    zip_safe=False,
+    entry_points={
+        'console_scripts': cfg.get('console_scripts', '').split(),
+        'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
+    },
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+    description=cfg['description'],
+    keywords=cfg['keywords'],
+)
