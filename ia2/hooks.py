@@ -56,6 +56,8 @@ def _attention_in_layer(layer: nn.Module, hidden: int, heads_width: int, head_di
 def find_attention_blocks(model: nn.Module,  # a Hugging Face causal LM, possibly wrapped by PEFT
                          ) -> list[nn.Module]:  # one self-attention module per decoder layer, in layer order
     "Locate the self-attention block of every decoder layer from the model's structure."
+    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        model = model.module  # data-parallel wrappers (multi-process training) hide the config; the hooks go inside
     hidden, heads_width, head_dim, num_layers = _attention_dims(model)
     stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m)]
     stacks.sort(key=lambda m: (len(m) != num_layers, -len(m)))  # stable: the outermost list first among equals

@@ -21,7 +21,9 @@ def _curve(tmp_path, launcher, per_device_batch):
 def test_accelerate_two_processes_matches_single_process_shape(tmp_path):
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     single = _curve(tmp_path, [sys.executable], 4)
-    double = _curve(tmp_path, [accelerate, "launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
+    # accelerate's `--cpu` launcher starts a single process (several CPU processes need an MPI hostfile); its
+    # torch.distributed launcher (`--multi_gpu`) starts two, which train on the CPU with gloo since use_cpu=True
+    double = _curve(tmp_path, [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                                "--mixed_precision", "no", "--dynamo_backend", "no"], 2)
     assert single["processes"] == 1 and double["processes"] == 2
     assert len(single["loss"]) == len(double["loss"]) == 12
