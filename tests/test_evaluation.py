@@ -1,0 +1,57 @@
+"""Evaluation: answer checkers on real rows, last-position-only logits, batched == unbatched."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ia2.evaluation import check_answer, evaluate_single_token, parse_gsm8k, score_next_token
+from ia2.models import build_tiny_model
+from ia2.tasks import Example, get_task
+
+needs_data = pytest.mark.skipif(not os.environ.get("IA2_DATA_DIR"), reason="set IA2_DATA_DIR to the benchmark data folder")
+
+
+@needs_data
+@pytest.mark.parametrize("task_name", ["gsm8k", "hmath_algebra", "sciq"])
+def test_gold_answers_score_full_marks_on_real_rows(task_name):
+    from ia2.data import load_task
+    task = get_task(task_name)
+    data = load_task(task, pool_from_eval_split=task_name == "sciq")
+    rows = data.eval[:40]
+    checks = [check_answer(task, row.answer, row.answer) for row in rows]
+    assert len(rows) >= 20 and all(c["correct"] and c["parsed"] is not None and not c["fallback"] for c in checks)
+    wrong = [check_answer(task, rows[i + 1].answer, rows[i].answer)["correct"] for i in range(len(rows) - 1)]
+    assert sum(wrong) < len(wrong) / 4  # another row's answer is (almost always) wrong
+
+
+@needs_data
+def test_gsm8k_numbers_match_the_dataset_marker():
+    from ia2.data import load_task
+    for row in load_task("gsm8k").eval[:40]:
+        value, fallback = parse_gsm8k(row.answer)
+        assert not fallback and value == float(row.answer.split("####")[-1].strip().replace(",", ""))
+        without_marker = row.answer.split("####")[0] + f"The answer is {row.answer.split('####')[-1].strip()}."
+        assert parse_gsm8k(without_marker) == (value, True)
+
+
+def test_only_last_position_logits_are_materialised():
+    model, tokenizer = build_tiny_model("llama", seed=0)
+    shapes = []
+    handle = model.lm_head.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
+    long_prompt = "Text:" + " word" * 1500 + "\nLabel:"
+    ids = [tokenizer("0", add_special_tokens=False)["input_ids"][0], tokenizer("1", add_special_tokens=False)["input_ids"][0]]
+    try: score_next_token(model, tokenizer, [long_prompt, "Text:short\nLabel:"], ids, batch_size=2, progress=False)
+    finally: handle.remove()
+    assert shapes == [(2, 1, len(tokenizer))]  # O(batch x vocab), not O(batch x sequence x vocab)
+
+
+def test_batched_and_unbatched_single_token_metrics_are_identical():
+    model, tokenizer = build_tiny_model("qwen2", seed=1)
+    model = model.float()
+    rows = [("good", 1), ("a long and winding review of a film", 0), ("fine", 1), ("awful stuff", 0), ("ok", 1)]
+    queries = [Example(f"Text:{t}\nLabel:", str(l), l, i) for i, (t, l) in enumerate(rows)]
+    batched = evaluate_single_token(model, tokenizer, get_task("sst2"), queries, batch_size=5, progress=False)
+    single = evaluate_single_token(model, tokenizer, get_task("sst2"), queries, batch_size=1, progress=False)
+    assert batched.keys() == single.keys()
+    for key in batched: assert np.isclose(batched[key], single[key], atol=1e-6), key
