@@ -19,8 +19,9 @@ from .metrics import single_token_metrics
 from .tasks import Example, TaskSpec, check_label_tokenization
 
 # %% auto #0
-__all__ = ['NextTokenScores', 'score_next_token', 'predict_single_token', 'evaluate_single_token', 'parse_gsm8k', 'last_boxed',
-           'normalize_math', 'normalize_text', 'check_answer', 'generate_responses', 'evaluate_multi_token']
+__all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token', 'parse_gsm8k',
+           'last_boxed', 'normalize_math', 'normalize_text', 'check_answer', 'generate_responses',
+           'evaluate_multi_token']
 
 # %% ../nbs/08_evaluation.ipynb #2bc70f18
 @dataclass
@@ -63,6 +64,17 @@ def score_next_token(
     return NextTokenScores(topk_ids, topk_probs, label_probs)
 
 # %% ../nbs/08_evaluation.ipynb #65539689
+def query_prompts(
+    queries: list[Example],  # the evaluation rows
+    demonstrations: list[list[Example]] | None,  # per-query demonstrations; None = query alone
+) -> list[str]:
+    "Each query's prompt, after its demonstrations when there are any."
+    if demonstrations is None: return [q.prompt for q in queries]
+    if len(demonstrations) != len(queries):
+        raise ValueError(f"got {len(demonstrations)} demonstration lists for {len(queries)} queries; pass one per query")
+    return [build_icl_prompt(d, q) for d, q in zip(demonstrations, queries)]
+
+# %% ../nbs/08_evaluation.ipynb #82c76c44
 def predict_single_token(
     model,  # a causal LM (base or PEFT-wrapped)
     tokenizer,  # its tokenizer
@@ -74,12 +86,9 @@ def predict_single_token(
 ) -> tuple[NextTokenScores, list[int], np.ndarray]:  # scores, label token ids, gold label per row
     "Next-token scores of every query (with its demonstrations, if any), with the label tokens and gold labels."
     if task.multi_token: raise ValueError(f"task {task.name!r} is multi-token; use evaluate_multi_token")
-    if demonstrations is not None and len(demonstrations) != len(queries):
-        raise ValueError(f"got {len(demonstrations)} demonstration lists for {len(queries)} queries; pass one per query")
+    prompts = query_prompts(queries, demonstrations)
     label_ids = check_label_tokenization(task, tokenizer)
     label_token_ids = [label_ids[w] for w in task.label_words]
-    if demonstrations is None: prompts = [q.prompt for q in queries]
-    else: prompts = [build_icl_prompt(d, q) for d, q in zip(demonstrations, queries)]
     scores = score_next_token(model, tokenizer, prompts, label_token_ids, batch_size=batch_size, progress=progress)
     return scores, label_token_ids, np.array([q.label for q in queries])
 
@@ -214,8 +223,7 @@ def evaluate_multi_token(
 ) -> dict:
     "Accuracy, unparsable fraction, fallback rate and throughput of greedy generation on a multi-token task."
     if not task.multi_token: raise ValueError(f"task {task.name!r} is single-token; use evaluate_single_token")
-    if demonstrations is None: prompts = [q.prompt for q in queries]
-    else: prompts = [build_icl_prompt(d, q) for d, q in zip(demonstrations, queries)]
+    prompts = query_prompts(queries, demonstrations)
     responses, speed = generate_responses(model, tokenizer, prompts, max_new_tokens or task.max_new_tokens,
                                           batch_size=batch_size, progress=progress)
     checks = [check_answer(task, r, q.answer) for r, q in zip(responses, queries)]
