@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
+from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model,
+                  set_peft_model_state_dict)
+from safetensors.torch import load_file
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
 from .activations import TeacherRecord, left_pad, response_positions
@@ -24,7 +26,8 @@ from .tasks import Example
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'METHODS', 'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator',
-           'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'train_method']
+           'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'train_method',
+           'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -243,11 +246,19 @@ def train_method(
     patience: int = 5,  # dev evaluations without improvement before stopping
     config: dict | None = None,  # extra configuration saved in training.json (task, N, run, adapter ...)
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase (e.g. to evaluate IA2 before SFT)
+    completed: list[dict] = (),  # phases already trained (see `load_completed_phases`); `model` must hold their end weights
 ) -> dict:
     "Train `model` with each objective of `method` in turn; save the adapter and its dev curves in `args.output_dir`."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    phases = []
-    for index, objective in enumerate(METHODS[method]):
+    objectives, phases = METHODS[method], [dict(p, reused=True) for p in completed]
+    if len(phases) >= len(objectives) or [p["objective"] for p in phases] != list(objectives[:len(phases)]):
+        raise ValueError(f"method {method!r} trains {list(objectives)}; completed phases {[p['objective'] for p in phases]} "
+                         "must be a strict prefix of that")
+    if phases and _trainable_fingerprint(model) != phases[-1]["end_weights"]:
+        raise ValueError("the model's adapter weights are not those the completed phases ended with; "
+                         "load them with load_completed_phases first")
+    for index, objective in enumerate(objectives):
+        if index < len(phases): continue
         targets = objective_targets(objective)
         if targets not in items: raise ValueError(f"method {method!r} needs {targets!r} items; build them with build_items")
         train, dev = items[targets]
@@ -267,3 +278,18 @@ def train_method(
     summary = {"method": method, "phases": phases, "training_arguments": args.to_dict(), "config": config or {}}
     (out / "training.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+# %% ../nbs/06_trainers.ipynb #ae34beee
+def load_completed_phases(
+    model,  # a fresh PEFT model with the same adapter settings as the saved one
+    output_dir: str | Path,  # a finished `train_method` output folder (holds adapter/ and training.json)
+) -> list[dict]:
+    "Load the adapter saved in `output_dir` into `model`; return the phases that trained it."
+    output_dir = Path(output_dir)
+    weights, summary = output_dir / "adapter" / "adapter_model.safetensors", output_dir / "training.json"
+    if not weights.exists() or not summary.exists():
+        raise FileNotFoundError(f"{output_dir} holds no finished training (adapter/adapter_model.safetensors and training.json)")
+    result = set_peft_model_state_dict(model, load_file(weights))
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"the adapter in {output_dir} does not fit this model: unexpected keys {result.unexpected_keys[:3]}")
+    return json.loads(summary.read_text())["phases"]
