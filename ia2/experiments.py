@@ -395,9 +395,10 @@ def records_frame(
         dev = record.get("dev", {}).get(cell["method"], {})
         for result in record["results"]:
             if result["method"] != cell["method"]: continue  # a sequential method's first phase is its own cell
-            rows.append({**{k: cell[k] for k in ("model", "task", "n", "method", "learning_rate", "run")},
-                         "adapter": _adapter_label(cell["adapter"]), **result, "method": cell["method"],
-                         "dev_accuracy": dev.get("accuracy"), "dev_nll": dev.get("nll"), "cell_id": record["id"]})
+            metrics = {k: v for k, v in result.items() if k != "n"}  # the metric's row count is `eval_rows`; n is N
+            rows.append({**metrics, **{k: cell[k] for k in ("model", "task", "n", "method", "learning_rate", "run")},
+                         "adapter": _adapter_label(cell["adapter"]), "dev_accuracy": dev.get("accuracy"),
+                         "dev_nll": dev.get("nll"), "cell_id": record["id"]})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_experiments.ipynb #d8f292ae
