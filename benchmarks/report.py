@@ -1,0 +1,169 @@
+"""RESULTS.md from results.json: every ratio with its target and whether it is met, sizes, absolute times, misses."""
+from __future__ import annotations
+
+import operator
+
+# key, target text, comparison, bound (None: reported without a target)
+TARGETS = [
+    ("teacher_speedup_vs_reference", "≥ 20× (G=64)", operator.ge, 20),
+    ("teacher_time_over_bare_forward", "≤ 1.3× generation + bare forward (G=64)", operator.le, 1.3),
+    ("teacher_speedup_vs_reference_g1", "— (G=1; informational)", None, None),
+    ("teacher_time_over_bare_forward_g1", "≤ 1.3× bare forward (G=1)", operator.le, 1.3),
+    ("ia2_step_over_sft_step", "≤ 1.15× (G=1)", operator.le, 1.15),
+    ("ia2_step_over_sft_step_g16", "— (G=16; informational)", None, None),
+    ("ia2_step_over_sft_step_g64", "— (G=64; informational)", None, None),
+    ("ia2_step_peak_memory_over_sft", "— (informational)", None, None),
+    ("eval_peak_memory_full_over_last", "— (context for the bound below)", None, None),
+    ("eval_last_extra_in_batch_vocab_units", "≤ 4: peak(last-only) − peak(backbone) ≤ 4 fp32 [batch, vocab]",
+     operator.le, 4),
+    ("eval_time_full_over_last", "— (informational)", None, None),
+    ("batched_generation_speedup", "≥ 4× at batch 16 (tokens/s)", operator.ge, 4),
+    ("store_bytes_over_minimum", "≤ 1.05× N·G·L·H·2", operator.le, 1.05),
+    ("store_load_speedup_vs_recompute", "— (informational)", None, None),
+]
+
+
+def verdict(key: str, value) -> str:
+    for k, _, op, bound in TARGETS:
+        if k == key:
+            if value is None: return "not measured"
+            if op is None: return ""
+            return "met" if op(value, bound) else "**missed**"
+    return ""
+
+
+def _fmt(v) -> str:
+    if v is None: return "—"
+    if isinstance(v, float): return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def _mib(b) -> str:
+    return "—" if b is None else f"{b / 2**20:,.1f} MiB"
+
+
+def key_table(results: dict) -> list[str]:
+    models = list(results["per_model"])
+    lines = ["| metric | target | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
+    for key, text, _, _ in TARGETS:
+        cells = []
+        for m in models:
+            keys = results["per_model"][m].get("keys", {})
+            if key not in keys: cells.append("—"); continue
+            v = keys[key]
+            cells.append(f"{_fmt(v)} {verdict(key, v)}".strip())
+        if any(c != "—" for c in cells): lines.append(f"| `{key}` | {text} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def table_text(results: dict) -> str:
+    return "\n".join(key_table(results))
+
+
+def _teacher_lines(sec: dict) -> list[str]:
+    out = ["| G | N | batch | prompt tokens (mean) | ours s | generate s | bare forward s | limit s | reference s (for N) "
+           "| ref. prompts timed | speedup | ours / limit | greedy agreement |", "|" + "---|" * 13]
+    for r in (sec["single_token"], sec["multi_token"]):
+        t = r["times"]
+        out.append(f"| {r['G']} | {r['N']} | {r['batch_size']} | {r['prompt_tokens']['mean']} | {r['ours_s']} | "
+                   f"{t.get('generate', {}).get('median_s', '—')} | {t['bare_forward']['median_s']} | {r['limit_s']} | "
+                   f"{r['reference_s_for_N']} | {r['reference_prompts_timed']} | {r['speedup_vs_reference']} | "
+                   f"{r['time_over_limit']} | {r['reference_greedy_prefix_agreement']} |")
+        if "teacher_batch_only" in t: out.append(f"|  | | | | teacher_batch alone (no store): {t['teacher_batch_only']['median_s']} s | | | | | | | | |")
+    return out
+
+
+def _training_lines(sec: dict) -> list[str]:
+    out = ["| G | tokens | IA2 step s | SFT step s | IA2 / SFT | IA2 peak | SFT peak |", "|---|---|---|---|---|---|---|"]
+    for g in sorted(k for k in sec if k.startswith("G")):
+        r = sec[g]
+        out.append(f"| {g[1:]} | {r['input_tokens']} | {r['times']['ia2']['median_s']} | {r['times']['sft']['median_s']} | "
+                   f"{r['time_ia2_over_sft']} | {_mib(r['peak_bytes']['ia2'])} | {_mib(r['peak_bytes']['sft'])} |")
+    return out + [f"\nBatch {sec['batch']}, {sec['adapter']}, {sec['trainable_parameters']:,} trainable parameters. "
+                  f"Memory: {sec['memory_method']}."]
+
+
+def _eval_lines(sec: dict) -> list[str]:
+    s, g = sec["single_token"], sec["generation"]
+    p = s["peak_bytes"]
+    return [f"Single-token: batch {s['batch']}, prompts of {s['prompt_tokens']['mean']} tokens, vocab {s['vocab']:,}. "
+            f"Time last-only {s['times']['last']['median_s']} s, full logits {s['times']['full']['median_s']} s. "
+            f"Peak above the weights: backbone only {_mib(p['backbone'])}, last-only (`score_next_token`) {_mib(p['last'])}, "
+            f"full logits {_mib(p['full'])} (the full logits tensor alone: {_mib(s['full_logits_bytes'])}; one fp32 "
+            f"[batch, vocab]: {_mib(s['batch_vocab_fp32_bytes'])}). The same last-only forward with `use_cache=False` "
+            f"peaks at {_mib(p.get('last_no_cache'))}: the default forward also fills a KV cache nobody reads "
+            f"({_mib(s.get('kv_cache_bytes'))} here). Memory: {s['memory_method']}.",
+            "",
+            f"Generation: {g['new_tokens']} new tokens per prompt (EOS suppressed), prompts of "
+            f"{g['prompt_tokens']['mean']} tokens; batch {g['batch']} on {g['prompts_batched']} prompts: "
+            f"{g['tokens_per_s']['batched']} tokens/s; batch 1 on {g['prompts_batch1']} prompts: "
+            f"{g['tokens_per_s']['batch1']} tokens/s."]
+
+
+def _store_lines(sec: dict) -> list[str]:
+    out = ["| G | N | L × H | bytes on disk | N·G·L·H·2 | ratio | load s | recompute s | load speed-up |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for k in sorted(k for k in sec if k.startswith("G")):
+        r = sec[k]
+        out.append(f"| {r['G']} | {r['N']} | {r['layers']} × {r['d_model']} | {r['bytes_on_disk']:,} | {r['minimum_bytes']:,} | "
+                   f"{r['bytes_over_minimum']} | {r['load_s']} | {r['recompute_s']} | {r['load_speedup_vs_recompute']}× |")
+    r = sec[sorted(k for k in sec if k.startswith("G"))[0]]
+    return out + [f"\nStored activation dtype: {r['stored_activation_dtypes']} (TeacherConfig.activation_dtype = "
+                  f"{r['activation_dtype']}); besides activations each record stores its response ids and top-10 "
+                  "probabilities and ids (or the full distribution when top_k is None)."]
+
+
+def _scaling_lines(sec: dict) -> list[str]:
+    out = [f"{sec['demos_per_prompt']} demonstrations per prompt, batch {sec['batch_size']}, median of {sec['repeats']}. "
+           f"Fitted exponent a of time ∝ x^a: N {sec['exponent_N']}, G {sec['exponent_G']}.", "",
+           "| sweep | " + " | ".join(["points (x: seconds)"]) + " |", "|---|---|"]
+    for key, pts in sec["by_N"].items():
+        out.append(f"| N at {key} | " + ", ".join(f"{p['N']}: {p['seconds']}" for p in pts) + " |")
+    out.append(f"| G at N={sec['by_G'][0]['N']} | " + ", ".join(f"{p['G']}: {p['seconds']}" for p in sec["by_G"]) + " |")
+    return out
+
+
+def misses(results: dict) -> list[str]:
+    "One paragraph per missed target, with the measured numbers that explain it; then other findings."
+    from notes import explain, findings
+    out = []
+    for name, r in results["per_model"].items():
+        for key, value in r.get("keys", {}).items():
+            if verdict(key, value) == "**missed**": out.append(f"- **{name}, `{key}` = {value}**: {explain(key, r, results)}")
+        for section, err in r.get("errors", {}).items(): out.append(f"- **{name}, section {section} failed**: `{err}`")
+    out = out or ["Every target is met."]
+    found = [f"- **{name}**: {f}" for name, r in results["per_model"].items() for f in findings(r)]
+    return out + (["", "Other findings:", ""] + found if found else [])
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    hw = (f"{m.get('gpu')} ({m.get('gpu_memory_gib')} GiB), " if m.get("gpu") else "") + \
+         f"{m['cpu']}, {m['cpu_cores']} cores ({m['torch_threads']} torch threads), {m['ram_gib']} GiB RAM"
+    lines = ["# ia2 benchmark results", "",
+             f"Generated by `benchmarks/run.py` on {m['date']}; do not edit by hand.", "",
+             f"- **Command**: `{results['command']}` (profile `{results['profile']}`)",
+             f"- **Machine**: {hw}; load average at start {tuple(round(x, 2) for x in m['load_average_at_start'])}",
+             f"- **Software**: Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, peft {m['peft']}"
+             + (f"; stubbed (not installed, unused by the benchmarked code): {', '.join(results['stubbed_modules'])}"
+                if results.get("stubbed_modules") else ""),
+             f"- **Device / dtype / weights**: {m['device']} / {results['dtype']} / **{results['weights']}**",
+             f"- **Git**: {m.get('git_commit') or 'unknown'}{' (uncommitted changes)' if m.get('git_dirty') else ''}",
+             f"- **Wall time**: {results.get('wall_s')} s ({results.get('cpu_s', '—')} s of CPU time in this process)", "",
+             "## Ratios", ""] + key_table(results) + ["", "## Misses (why, and what would fix them)", ""] + misses(results)
+    for name, r in results["per_model"].items():
+        if "sections" not in r: continue
+        lines += ["", f"## {name}", "",
+                  f"{r.get('parameters', 0):,} parameters, {r.get('layers')} layers × d_model {r.get('d_model')}, vocab "
+                  f"{r.get('vocab'):,}; {r.get('weights')} weights from `{r.get('source')}`; loaded in {r.get('load_s')} s; "
+                  f"section seconds {r.get('section_seconds')}."]
+        builders = {"teacher": ("Teacher collection", _teacher_lines), "training": ("Training step", _training_lines),
+                    "evaluation": ("Evaluation", _eval_lines), "store": ("Activation store", _store_lines),
+                    "scaling": ("Scaling", _scaling_lines)}
+        for section, (title, build) in builders.items():
+            if section in r["sections"]: lines += ["", f"### {title}", ""] + build(r["sections"][section])
+    if results.get("plot") == "scaling.png": lines += ["", "![teacher collection time vs N and G](scaling.png)"]
+    elif results.get("plot"): lines += ["", f"Plot: {results['plot']}"]
+    from notes import METHOD
+    lines += ["", "## Method", ""] + METHOD
+    return "\n".join(lines) + "\n"
