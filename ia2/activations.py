@@ -108,7 +108,7 @@ def teacher_batch(
 ) -> list[TeacherRecord]:
     "Responses, attention outputs and next-token distributions of the teacher for `prompts`."
     device = next(model.parameters()).device
-    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
+    prompt_ids = tokenizer(list(prompts))["input_ids"]  # one batched call
     if config.max_new_tokens == 1:
         responses, sequences = None, prompt_ids
     else:
@@ -127,20 +127,20 @@ def teacher_batch(
     positions = positions.to(device)
     keep = max(lengths) + (responses is not None)
     with capture_attention_outputs(model, positions) as capture:
-        logits = model(**batch, logits_to_keep=keep).logits  # [batch, keep, vocab]
+        logits = model(**batch, logits_to_keep=keep, use_cache=False).logits  # [batch, keep, vocab]; no KV cache to fill
     acts = capture.stack()  # [batch, layer, G_max, d_model]
     window = positions - (width - keep)  # response positions inside the kept logits
     step_logits = logits.gather(1, window.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))  # [batch, G_max, vocab]
     topk_ids, probs = _distribution(step_logits, config.top_k)
     if responses is None: responses = step_logits[:, 0].argmax(-1, keepdim=True).tolist()
-    records = []
-    for row, g in enumerate(lengths):
-        records.append(TeacherRecord(
-            response_ids=torch.tensor(responses[row], dtype=torch.long),
-            activations=acts[row, :, :g].to(getattr(torch, config.activation_dtype)).cpu().contiguous(),
-            topk_ids=None if topk_ids is None else topk_ids[row, :g].cpu().contiguous(),
-            probs=probs[row, :g].cpu().contiguous()))
-    return records
+    # one device-to-host copy per tensor, then per-row slices (cloned: each record owns its storage)
+    acts, probs = acts.to(getattr(torch, config.activation_dtype)).cpu(), probs.cpu()
+    topk_ids = None if topk_ids is None else topk_ids.cpu()
+    return [TeacherRecord(response_ids=torch.tensor(responses[row], dtype=torch.long),
+                          activations=acts[row, :, :g].clone(),
+                          topk_ids=None if topk_ids is None else topk_ids[row, :g].clone(),
+                          probs=probs[row, :g].clone())
+            for row, g in enumerate(lengths)]
 
 # %% ../nbs/04_activations.ipynb #ceadcea5
 @torch.no_grad()
@@ -217,14 +217,16 @@ def collect_teacher(
     folder.mkdir(parents=True, exist_ok=True)
     starts = list(range(0, len(prompts), config.batch_size))
     bar = tqdm(starts, desc="teacher", unit="batch", disable=not progress, leave=False)
+    computed = {}  # parts made now are returned as computed, not read back
     for start in bar:
         part = folder / f"part-{start:06d}.safetensors"
         if part.exists(): continue
-        _save_part(teacher_batch(model, tokenizer, prompts[start:start + config.batch_size], config), part)
+        computed[start] = teacher_batch(model, tokenizer, prompts[start:start + config.batch_size], config)
+        _save_part(computed[start], part)
     manifest = folder / "manifest.json"
     if not manifest.exists():
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, f, indent=2)
         os.replace(tmp, manifest)
-    return [r for start in starts for r in _load_part(folder / f"part-{start:06d}.safetensors")]
+    return [r for start in starts for r in computed.get(start) or _load_part(folder / f"part-{start:06d}.safetensors")]

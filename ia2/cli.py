@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .experiments import (BASELINES, METHOD_ORDER, CellConfig, grid_status, in_s
 from .models import cache_dir, load_model
 
 # %% auto #0
-__all__ = ['results_table', 'build_parser', 'main']
+__all__ = ['results_table', 'launcher_shard', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #fb02d290
 def results_table(
@@ -53,10 +54,22 @@ def _quickstart(args) -> int:
     return 0
 
 # %% ../nbs/12_cli.ipynb #9e2b88ea
+_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                       "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+
+def launcher_shard() -> tuple[int, int]:
+    "Under `accelerate launch` / `torchrun`: this process's shard (rank of world size), one GPU per process."
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local = os.environ.get("LOCAL_RANK")
+    if local is not None and "CUDA_VISIBLE_DEVICES" not in os.environ: os.environ["CUDA_VISIBLE_DEVICES"] = local
+    for name in _LAUNCHER_VARIABLES: os.environ.pop(name, None)  # each process trains its own cells, not one model together
+    return rank, world
+
 def _run(args) -> int:
     "Run a grid's unfinished cells."
     grid = load_grid(args.grid)
-    counts = run_grid(grid, parse_shard(args.shard), progress=not args.quiet, max_cells=args.max_cells)
+    shard = launcher_shard() if args.shard == "auto" else parse_shard(args.shard)
+    counts = run_grid(grid, shard, progress=not args.quiet, max_cells=args.max_cells)
     print(f"{counts['finished']} cells finished, {counts['failed']} failed; records in {grid.folder}")
     return 1 if counts["failed"] else 0
 
@@ -107,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a grid's unfinished cells (resumable)")
     run.add_argument("grid", help="the grid's YAML file")
-    run.add_argument("--shard", default="0/1", help="run shard i of k (i/k), e.g. one per machine or GPU")
+    run.add_argument("--shard", default="0/1",
+                     help="run shard i of k (i/k), e.g. one per machine or GPU; 'auto' under accelerate launch / torchrun")
     run.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)

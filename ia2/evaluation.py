@@ -54,9 +54,9 @@ def score_next_token(
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
         rows = order[start:start + batch_size]
-        encoded = [tokenizer(prompts[i])["input_ids"] for i in rows]
+        encoded = tokenizer([prompts[i] for i in rows])["input_ids"]
         batch = {k: v.to(device) for k, v in left_pad(encoded, tokenizer.pad_token_id).items()}
-        logits = model(**batch, logits_to_keep=1).logits[:, -1].float()  # [batch, vocab]
+        logits = model(**batch, logits_to_keep=1, use_cache=False).logits[:, -1].float()  # [batch, vocab]; no KV cache
         probs = logits.softmax(-1)
         values, indices = probs.topk(top_k, dim=-1)
         topk_ids[rows], topk_probs[rows] = indices.cpu().numpy(), values.cpu().numpy()
