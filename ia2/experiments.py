@@ -417,17 +417,20 @@ def grid_cells(
             if "base" in grid.methods: out.append((GridCell(model, task, 0, "base", None, None, 0), (model, task, 0, "base", None), 0))
             for n in grid.n:
                 for run in sorted(grid.runs, key=lambda r: (r not in search, r)):
-                    for method in sorted((m for m in grid.methods if m != "base"), key=_METHOD_RANK.get):
-                        if method == "ICL":
-                            out.append((GridCell(model, task, n, "ICL", None, None, run), (model, task, n, "ICL", None), run)); continue
-                        for adapter in grid.adapters:
-                            group = (model, task, n, method, adapter)
-                            if run in search:
-                                out += [(GridCell(model, task, n, method, adapter, lr, run), group, run) for lr in grid.learning_rates]
-                            elif group in chosen:
-                                out.append((GridCell(model, task, n, method, adapter, chosen[group], run), group, run))
-                            else:
-                                out.append((None, group, run))
+                    if "ICL" in grid.methods: out.append((GridCell(model, task, n, "ICL", None, None, run), (model, task, n, "ICL", None), run))
+                    trained = sorted((m for m in grid.methods if m in METHODS), key=_METHOD_RANK.get)
+                    # a search run goes one learning rate at a time (in the file's order), so that every method has
+                    # a result at the first rate before any has all of them
+                    for lr in grid.learning_rates if run in search else [None]:
+                        for method in trained:
+                            for adapter in grid.adapters:
+                                group = (model, task, n, method, adapter)
+                                if lr is not None:
+                                    out.append((GridCell(model, task, n, method, adapter, lr, run), group, run))
+                                elif group in chosen:
+                                    out.append((GridCell(model, task, n, method, adapter, chosen[group], run), group, run))
+                                else:
+                                    out.append((None, group, run))
     return out
 
 def chosen_learning_rates(grid: GridSpec) -> dict[tuple, float]:

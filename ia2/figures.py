@@ -48,6 +48,9 @@ def summary_table(
     out = grouped[metrics].mean().add_suffix("_mean").join(grouped[metrics].std(ddof=0).add_suffix("_std"))
     out = out.join(grouped.run.nunique().rename("runs")).join(grouped.learning_rate.first()).reset_index()
     out["learning_rate"] = out.learning_rate.replace(0.0, np.nan)
+    tried = frame[frame.learning_rate.notna()].groupby(["model", "task", "n", "method"]).learning_rate.agg(
+        lambda lrs: ", ".join(f"{lr:g}" for lr in sorted(set(lrs))))
+    out["learning_rates_tried"] = [tried.get((m, t, n, meth), "") for m, t, n, meth in zip(out.model, out.task, out.n, out.method)]
     out["method_rank"] = out.method.map({m: i for i, m in enumerate(METHOD_ORDER)})
     return out.sort_values(["model", "task", "n", "eval_task", "method_rank"]).drop(columns="method_rank").reset_index(drop=True)
 
@@ -86,10 +89,14 @@ def provenance(
     runs = ", ".join(f"{m} {r['min']}" + (f"–{r['max']}" if r["max"] != r["min"] else "")
                      for m, r in runs.reindex([m for m in METHOD_ORDER if m in runs.index]).iterrows())
     adapters = sorted(set(summary.adapter) - {"-"})
+    tried = ""
+    if "learning_rates_tried" in summary:
+        tried = "; learning rates tried: " + ", ".join(f"{m} {{{r}}}" for m, r in summary.groupby("method", sort=False)
+                                                       .learning_rates_tried.first().items() if r)
     how = ("chosen on the evaluation rows, as the paper's scripts do (this selects on the test set)" if by == "paper"
            else "chosen on dev accuracy (ties: dev NLL)")
     return (f"Ours: {', '.join(sorted(set(summary.model)))}; N ∈ {{{', '.join(map(str, sorted(set(summary.n) - {0})))}}}; "
-            f"adapters {', '.join(adapters) or 'none'}; mean (std over runs, ddof=0) with runs per cell: {runs}; "
+            f"adapters {', '.join(adapters) or 'none'}; mean (std over runs, ddof=0) with runs per cell: {runs}{tried}; "
             f"learning rate {how}.")
 
 # %% ../nbs/11_figures.ipynb #972c6fa0
