@@ -18,9 +18,9 @@ from .hooks import capture_attention_outputs
 from .metrics import ece_equal_mass
 
 # %% auto #0
-__all__ = ['layerwise_cosine', 'layerwise_mse', 'attention_outputs', 'lora_updates', 'subspace_overlap', 'adapter_overlap',
-           'overlap_by_layer', 'reliability_curve', 'reliability_diagram', 'save_figure', 'plot_layerwise',
-           'plot_overlap']
+__all__ = ['layerwise_cosine', 'layerwise_mse', 'attention_outputs', 'lora_updates', 'top_left_singular_vectors',
+           'subspace_overlap', 'adapter_overlap', 'overlap_by_layer', 'reliability_curve', 'reliability_diagram',
+           'save_figure', 'plot_layerwise', 'plot_overlap']
 
 # %% ../nbs/09_analysis.ipynb #01c9de89
 def _check_pair(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -63,15 +63,17 @@ def attention_outputs(
     positions: torch.Tensor,  # [batch, n_pos] positions to read in each row
 ) -> torch.Tensor:  # [batch, layer, n_pos, d_model]
     "A model's attention outputs at `positions` for one batch."
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
-    with capture_attention_outputs(model, positions) as capture:
+    device = next(model.parameters()).device
+    inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "position_ids")}
+    with capture_attention_outputs(model, positions.to(device)) as capture:
         model(**inputs, logits_to_keep=1)
     return capture.stack()
 
 # %% ../nbs/09_analysis.ipynb #433efcce
 def lora_updates(
     adapter_dir: str | Path,  # a folder written by `save_pretrained` of a LoRA adapter
-) -> dict[str, torch.Tensor]:  # module name -> ΔW = B A  [d_out, d_in]
+    factored: bool = False,  # True: return the factors (B, A) instead of their product
+) -> dict[str, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:  # module name -> ΔW = B A [d_out, d_in], or (B, A)
     "Each adapted module's low-rank update from a saved LoRA adapter."
     path = Path(adapter_dir) / "adapter_model.safetensors"
     if not path.exists(): raise FileNotFoundError(f"no adapter_model.safetensors in {adapter_dir}; pass a LoRA adapter folder")
@@ -80,30 +82,45 @@ def lora_updates(
     for key, b in weights.items():
         if ".lora_B." not in key: continue
         a = weights[key.replace(".lora_B.", ".lora_A.")]
-        updates[key.split(".lora_B.")[0]] = b.float() @ a.float()
+        updates[key.split(".lora_B.")[0]] = (b.float(), a.float()) if factored else b.float() @ a.float()
     if not updates: raise ValueError(f"{path} holds no LoRA weights (lora_A/lora_B); only LoRA adapters have a subspace here")
     return updates
 
 # %% ../nbs/09_analysis.ipynb #cb1297e8
+def top_left_singular_vectors(
+    update: torch.Tensor | tuple[torch.Tensor, torch.Tensor],  # ΔW [d_out, d_in], or its LoRA factors (B, A)
+    rank: int,  # how many vectors
+) -> torch.Tensor:  # [d_out, rank] (fewer columns if the factors have lower rank)
+    "The top-`rank` left singular vectors of ΔW, from the factors by a thin QR and a small SVD when given (B, A)."
+    if isinstance(update, tuple):
+        b, a = (t.double() for t in update)
+        q, r = torch.linalg.qr(b)
+        return (q @ torch.linalg.svd(r @ a, full_matrices=False).U)[:, :rank]
+    return torch.linalg.svd(update.double(), full_matrices=False).U[:, :rank]
+
+def _update_shape(update) -> tuple[int, int]:
+    return (update[0].shape[0], update[1].shape[1]) if isinstance(update, tuple) else tuple(update.shape)
+
+# %% ../nbs/09_analysis.ipynb #ce86d15c
 def subspace_overlap(
-    update_1: torch.Tensor,  # [d_out, d_in] one module's ΔW in adapter 1
-    update_2: torch.Tensor,  # [d_out, d_in] the same module's ΔW in adapter 2
+    update_1: torch.Tensor | tuple[torch.Tensor, torch.Tensor],  # one module's ΔW [d_out, d_in] in adapter 1, or (B, A)
+    update_2: torch.Tensor | tuple[torch.Tensor, torch.Tensor],  # the same module's ΔW in adapter 2, or (B, A)
     rank: int = 8,  # r: how many left singular vectors span each subspace
 ) -> float:
     "||U1ᵀ U2||²_F / r for the top-r left singular vectors: 1 = same column space, ~r/d_out = unrelated."
-    if update_1.shape != update_2.shape: raise ValueError(f"updates {tuple(update_1.shape)} and {tuple(update_2.shape)} differ in shape")
-    u1 = torch.linalg.svd(update_1.double(), full_matrices=False).U[:, :rank]
-    u2 = torch.linalg.svd(update_2.double(), full_matrices=False).U[:, :rank]
+    shape_1, shape_2 = _update_shape(update_1), _update_shape(update_2)
+    if shape_1 != shape_2: raise ValueError(f"updates {shape_1} and {shape_2} differ in shape")
+    u1, u2 = top_left_singular_vectors(update_1, rank), top_left_singular_vectors(update_2, rank)
     return float((u1.T @ u2).square().sum() / rank)
 
-# %% ../nbs/09_analysis.ipynb #abab7456
+# %% ../nbs/09_analysis.ipynb #fd9436b6
 def adapter_overlap(
     adapter_1: str | Path,  # LoRA adapter folder
     adapter_2: str | Path,  # another LoRA adapter of the same base model and targets
     rank: int | None = None,  # subspace dimension; None: the adapters' LoRA rank
 ) -> dict[str, float]:  # module name -> overlap
     "Subspace overlap of every module the two adapters both adapt."
-    first, second = lora_updates(adapter_1), lora_updates(adapter_2)
+    first, second = lora_updates(adapter_1, factored=True), lora_updates(adapter_2, factored=True)
     shared = sorted(set(first) & set(second))
     if not shared: raise ValueError(f"{adapter_1} and {adapter_2} adapt no module in common")
     r = rank or json.loads((Path(adapter_1) / "adapter_config.json").read_text())["r"]

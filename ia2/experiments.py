@@ -137,8 +137,9 @@ def activation_similarity(
 ) -> list[float]:
     "Per-layer cosine similarity between `model`'s attention outputs and the ICL teacher's, averaged over queries."
     items, collate, total = build_items(tokenizer, queries, records), IA2Collator(tokenizer.pad_token_id), None
+    device = next(model.parameters()).device
     for start in range(0, len(items), batch_size):
-        batch = collate(items[start:start + batch_size])
+        batch = {k: v.to(device) for k, v in collate(items[start:start + batch_size]).items()}
         acts = attention_outputs(model, batch, batch["response_positions"])
         cosine = layerwise_cosine(acts, batch["teacher_acts"], batch["response_mask"]) * len(batch["input_ids"])
         total = cosine if total is None else total + cosine
