@@ -40,8 +40,8 @@ from .trainers import (METHODS, AdapterSettings, IA2Collator, add_adapter, build
 __all__ = ['BASELINES', 'GROUP_COLUMNS', 'METHOD_ORDER', 'CellConfig', 'check_icl_gap', 'evaluate_method', 'dev_metrics',
            'activation_similarity', 'run_cell', 'GridSpec', 'load_grid', 'GridCell', 'model_folder', 'record_path',
            'select_learning_rates', 'read_records', 'records_frame', 'grid_cells', 'chosen_learning_rates',
-           'grid_status', 'in_shard', 'parse_shard', 'write_json_atomic', 'environment', 'load_grid_model', 'run_one',
-           'run_grid']
+           'grid_status', 'in_shard', 'parse_shard', 'write_text_atomic', 'write_json_atomic', 'environment',
+           'load_grid_model', 'run_one', 'run_grid']
 
 # %% ../nbs/10_experiments.ipynb #d3473907
 BASELINES = ("base", "ICL")  # methods that train nothing
@@ -487,21 +487,28 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, k
 
 # %% ../nbs/10_experiments.ipynb #7dbbd0de
-def write_json_atomic(
-    record: dict,  # JSON-serialisable content
+def write_text_atomic(
+    text: str,  # the whole content
     path: Path,  # destination file
 ) -> Path:
-    "Write `record` to `path` through a temporary file and `os.replace`."
+    "Write `text` to `path` through a temporary file and `os.replace`: readers see the old file or the new one, never half."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f: json.dump(record, f, indent=1, sort_keys=True, default=str)
+        with os.fdopen(fd, "w") as f: f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+def write_json_atomic(
+    record: dict,  # JSON-serialisable content
+    path: Path,  # destination file
+) -> Path:
+    "Write `record` to `path` as JSON, atomically."
+    return write_text_atomic(json.dumps(record, indent=1, sort_keys=True, default=str), path)
 
 def environment() -> dict:
     "Versions, git commit and device: what a record was computed with."

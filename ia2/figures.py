@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
-from .experiments import GROUP_COLUMNS, METHOD_ORDER, select_learning_rates
+from .experiments import GROUP_COLUMNS, METHOD_ORDER, select_learning_rates, write_text_atomic
 from .tasks import get_task
 
 # %% auto #0
@@ -251,12 +249,6 @@ def compare_with_paper(
     return out
 
 # %% ../nbs/11_figures.ipynb #c48dc080
-def _write_text(path: Path, text: str):
-    "Atomic text write."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f: f.write(text)
-    os.replace(tmp, path)
-
 def write_table(
     table: pd.DataFrame,  # the table to write
     folder: str | Path,  # where
@@ -270,11 +262,11 @@ def write_table(
     if isinstance(flat.columns, pd.MultiIndex): flat.columns = [" | ".join(map(str, c)) for c in flat.columns]
     flat = flat.reset_index()
     paths = [folder / f"{stem}.{ext}" for ext in ("md", "csv", "tex")]
-    _write_text(paths[0], f"{caption}\n\n{flat.to_markdown(index=False)}\n")
-    _write_text(paths[1], flat.to_csv(index=False))
+    write_text_atomic(f"{caption}\n\n{flat.to_markdown(index=False)}\n", paths[0])
+    write_text_atomic(flat.to_csv(index=False), paths[1])
     latex = table.to_latex(caption=caption, label=f"tab:{stem}", multicolumn=True, multicolumn_format="c",
                            escape=True).replace("→", r"$\rightarrow$")
-    _write_text(paths[2], latex)
+    write_text_atomic(latex, paths[2])
     return paths
 
 # %% ../nbs/11_figures.ipynb #a550ec04
