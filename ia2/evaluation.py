@@ -230,4 +230,4 @@ def evaluate_multi_token(
     return {"accuracy": float(np.mean([c["correct"] for c in checks])),
             "no_answer": float(np.mean([c["parsed"] is None for c in checks])),
             "fallback": float(np.mean([c["fallback"] for c in checks])), "n": len(queries), **speed,
-            "responses": responses}
+            "responses": responses, "correct": [bool(c["correct"]) for c in checks]}

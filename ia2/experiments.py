@@ -29,8 +29,9 @@ import ia2
 from .activations import TeacherConfig, collect_teacher
 from .analysis import attention_outputs, layerwise_cosine
 from .data import build_icl_prompt, eval_demonstrations, load_task, split_run, training_demonstrations
-from .evaluation import predict_single_token
+from .evaluation import evaluate_multi_token, predict_single_token
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
+from .losses import sft_loss
 from .models import build_tiny_model, cache_dir, load_model, weights_fingerprint
 from .tasks import TASKS, get_task
 from .trainers import (METHODS, AdapterSettings, IA2Collator, add_adapter, build_items, load_completed_phases,
@@ -38,10 +39,10 @@ from .trainers import (METHODS, AdapterSettings, IA2Collator, add_adapter, build
 
 # %% auto #0
 __all__ = ['BASELINES', 'GROUP_COLUMNS', 'METHOD_ORDER', 'CellConfig', 'check_icl_gap', 'evaluate_method', 'dev_metrics',
-           'activation_similarity', 'run_cell', 'GridSpec', 'load_grid', 'GridCell', 'model_folder', 'record_path',
-           'select_learning_rates', 'read_records', 'records_frame', 'grid_cells', 'chosen_learning_rates',
-           'grid_status', 'in_shard', 'parse_shard', 'write_text_atomic', 'write_json_atomic', 'environment',
-           'load_grid_model', 'run_one', 'run_grid']
+           'answer_nll', 'activation_similarity', 'run_cell', 'GridSpec', 'load_grid', 'GridCell', 'model_folder',
+           'record_path', 'select_learning_rates', 'read_records', 'records_frame', 'grid_cells',
+           'chosen_learning_rates', 'grid_status', 'in_shard', 'parse_shard', 'write_text_atomic', 'write_json_atomic',
+           'environment', 'load_grid_model', 'run_one', 'run_grid']
 
 # %% ../nbs/10_experiments.ipynb #d3473907
 BASELINES = ("base", "ICL")  # methods that train nothing
@@ -49,7 +50,7 @@ BASELINES = ("base", "ICL")  # methods that train nothing
 @dataclass
 class CellConfig:
     "One cell of the grid: what to train and how to evaluate it."
-    task: str = "sst2"  # training task (single-token)
+    task: str = "sst2"  # training task
     n: int = 8  # N: training examples; ICL uses N-1 demonstrations
     run: int = 0  # run index: seeds the split, the demonstrations and the adapter
     learning_rate: float = 1e-4  # the paper's grid: 1e-4, 3e-4, 1e-3
@@ -62,11 +63,13 @@ class CellConfig:
     data_dir: str | None = None  # local data folder (default: $IA2_DATA_DIR, else the hub)
     phase_metrics: bool = True  # also evaluate the first phase of a sequential method (ia2→sft reports it as "ia2")
     similarity_rows: int = 0  # held-out queries for the per-layer activation similarity (paper Fig. 2); 0 skips it
+    max_new_tokens: int | None = None  # multi-token tasks: generation limit for evaluation and the teacher (None: the task's)
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS and m not in BASELINES]
         if unknown: raise ValueError(f"unknown methods {unknown}; choose from {list(BASELINES) + list(METHODS)}")
-        if get_task(self.task).multi_token: raise ValueError(f"task {self.task!r} is multi-token; cells support single-token tasks")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1 or None, got {self.max_new_tokens}")
         if self.eval_rows < 1: raise ValueError(f"eval_rows must be >= 1, got {self.eval_rows}")
         if self.similarity_rows < 0: raise ValueError(f"similarity_rows must be >= 0, got {self.similarity_rows}")
 
@@ -99,11 +102,21 @@ def evaluate_method(
     demonstrations: dict[str, list[list]] | None = None,  # evaluation task -> per-row demonstrations (ICL)
     batch_size: int = 8,  # prompts per forward
     progress: bool = True,  # progress bars
+    max_new_tokens: int | None = None,  # multi-token tasks: generation limit (None: the task's)
 ) -> tuple[list[dict], list[dict]]:
     "Metric rows and per-row predictions of `model` on every evaluation set."
     rows, predictions, source = [], [], next(iter(eval_sets))
     for name, queries in eval_sets.items():
         start = time.perf_counter()
+        demos = None if demonstrations is None else demonstrations[name]
+        if get_task(name).multi_token:
+            result = evaluate_multi_token(model, tokenizer, get_task(name), queries, demos, batch_size, max_new_tokens, progress)
+            rows.append({"method": method, "eval_task": name, "ood": name != source,
+                         **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
+                         "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
+            predictions.append({"method": method, "eval_task": name, "response": result["responses"],
+                                "correct": [int(c) for c in result["correct"]]})
+            continue
         scores, label_ids, labels = predict_single_token(model, tokenizer, get_task(name), queries,
                                                          None if demonstrations is None else demonstrations[name],
                                                          batch_size=batch_size, progress=progress)
@@ -121,11 +134,36 @@ def dev_metrics(
     task,  # the training task (`TaskSpec`)
     dev: list,  # the run's dev rows
     batch_size: int = 8,  # prompts per forward
+    max_new_tokens: int | None = None,  # multi-token tasks: generation limit (None: the task's)
 ) -> dict:
-    "Top-1 accuracy and label-set NLL on the dev rows, without demonstrations."
+    "Accuracy on the dev rows without demonstrations, and the NLL of the gold label (label set) or answer (per token)."
+    if task.multi_token:
+        result = evaluate_multi_token(model, tokenizer, task, dev, None, batch_size, max_new_tokens, progress=False)
+        return {"accuracy": result["accuracy"], "nll": answer_nll(model, tokenizer, dev, batch_size), "rows": len(dev)}
     scores, label_ids, labels = predict_single_token(model, tokenizer, task, dev, None, batch_size, progress=False)
     return {"accuracy": float(top1_correct(scores.topk_ids[:, 0], label_ids, labels).mean()),
             "nll": nll(label_set_probs(scores.label_probs), labels), "rows": len(dev)}
+
+@torch.no_grad()
+def answer_nll(
+    model,  # a causal LM (base or PEFT-wrapped)
+    tokenizer,  # its tokenizer
+    queries: list,  # rows with a gold `answer`
+    batch_size: int = 8,  # rows per forward
+) -> float:
+    "Mean over rows of the per-token cross-entropy of the gold answer (EOS included) after the prompt alone."
+    items, collate = build_items(tokenizer, queries, multi_token=True), IA2Collator(tokenizer.pad_token_id)
+    device, total = next(model.parameters()).device, 0.0
+    for start in range(0, len(items), batch_size):
+        batch = {k: v.to(device) for k, v in collate(items[start:start + batch_size]).items()}
+        width = batch["input_ids"].shape[1]
+        keep = width - int(batch["response_positions"][batch["response_mask"].bool()].min())  # rows end together (left padding)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"], logits_to_keep=keep).logits
+        positions = (batch["response_positions"] - (width - keep)).clamp(min=0)
+        picked = logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+        total += sft_loss(picked, batch["target_ids"]).item() * len(positions)
+    return total / len(items)
 
 # %% ../nbs/10_experiments.ipynb #cbc04147
 def activation_similarity(
@@ -174,7 +212,7 @@ def run_cell(
 
     def evaluate(method, current, demonstrations=None):
         new_rows, new_predictions = evaluate_method(current, tokenizer, method, eval_sets, demonstrations,
-                                                    config.batch_size, progress)
+                                                    config.batch_size, progress, config.max_new_tokens)
         rows.extend(new_rows); predictions.extend(new_predictions)
 
     model.eval()
@@ -188,16 +226,22 @@ def run_cell(
     dev_demonstrations = demonstrations[:len(split.dev)]  # dev query j reuses training query j's, as the reference code does
     accuracy = {}
     for k, demos in (("zero_shot", None), ("icl", dev_demonstrations)):
+        if task.multi_token:
+            accuracy[k] = evaluate_multi_token(model, tokenizer, task, split.dev, demos, config.batch_size,
+                                               config.max_new_tokens, progress=False)["accuracy"]
+            continue
         scores, label_ids, labels = predict_single_token(model, tokenizer, task, split.dev, demos, config.batch_size, progress)
         accuracy[k] = float(top1_correct(scores.topk_ids[:, 0], label_ids, labels).mean())
     details["icl_gap"] = check_icl_gap(accuracy["zero_shot"], accuracy["icl"], task.name, config.n - 1)
 
+    # the teacher's response length G: 1 for single-token tasks, else greedy generation up to the task's limit
+    generation = (config.max_new_tokens or task.max_new_tokens) if task.multi_token else 1
     held_out = None
     if config.similarity_rows:
         queries = eval_sets[task.name][:config.similarity_rows]
         demos = eval_demonstrations(queries, split.rest, config.n - 1, config.run)
         records = collect_teacher(model, tokenizer, [build_icl_prompt(d, q) for d, q in zip(demos, queries)],
-                                  TeacherConfig(max_new_tokens=1), store, fingerprint, progress=progress)
+                                  TeacherConfig(max_new_tokens=generation), store, fingerprint, progress=progress)
         held_out = (queries, records)
         details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
     if not config.trained:
@@ -205,11 +249,12 @@ def run_cell(
 
     queries = split.train + split.dev
     prompts = [build_icl_prompt(d, q) for d, q in zip(demonstrations + dev_demonstrations, queries)]
-    # single-token teacher: G = 1, and the full next-token distribution (the paper's soft labels use all of it)
-    records = collect_teacher(model, tokenizer, prompts, TeacherConfig(max_new_tokens=1, top_k=None), store,
-                              fingerprint, progress=progress)
-    n_train = len(split.train)
-    items = {"ground_truth": (build_items(tokenizer, split.train), build_items(tokenizer, split.dev)),
+    # single-token teacher: the full next-token distribution (the paper's soft labels use all of it); multi-token: the
+    # top 10 per response token (the whole vocabulary at every generated token would not fit in the store)
+    records = collect_teacher(model, tokenizer, prompts, TeacherConfig(max_new_tokens=generation,
+                              top_k=10 if task.multi_token else None), store, fingerprint, progress=progress)
+    n_train, multi = len(split.train), task.multi_token
+    items = {"ground_truth": (build_items(tokenizer, split.train, multi_token=multi), build_items(tokenizer, split.dev, multi_token=multi)),
              "icl": (build_items(tokenizer, split.train, records[:n_train]), build_items(tokenizer, split.dev, records[n_train:]))}
 
     for method in config.trained:
@@ -227,7 +272,7 @@ def run_cell(
                                                    config={"cell": asdict(config)}, on_phase_end=phase_end, completed=completed)
         peft_model.eval()
         evaluate(method, peft_model)
-        details["dev"][method] = dev_metrics(peft_model, tokenizer, task, split.dev, config.batch_size)
+        details["dev"][method] = dev_metrics(peft_model, tokenizer, task, split.dev, config.batch_size, config.max_new_tokens)
         if held_out is not None:
             details["activation_similarity"][method] = activation_similarity(peft_model, tokenizer, *held_out, config.batch_size)
         model = peft_model.unload()  # the base model again, for the next method
@@ -239,7 +284,7 @@ class GridSpec:
     "A grid of cells, as declared in a YAML file (see `load_grid`)."
     name: str  # the grid's name (its results folder)
     models: list[str] = field(default_factory=lambda: ["qwen2.5-coder-0.5b"])  # model names or tiny:<arch>
-    tasks: list[str] = field(default_factory=lambda: ["sst2"])  # single-token training tasks
+    tasks: list[str] = field(default_factory=lambda: ["sst2"])  # training tasks (single- or multi-token)
     n: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 64, 128, 256])  # N values
     methods: list[str] = field(default_factory=lambda: ["ICL", "sft", "sft_icl", "tokl", "ia2", "joint", "ia2→sft"])
     learning_rates: list[float] = field(default_factory=lambda: [1e-4, 3e-4, 1e-3])
@@ -252,6 +297,7 @@ class GridSpec:
     max_epochs: int = 50
     batch_size: int = 8  # evaluation prompts per forward
     dtype: str = "auto"  # auto, bfloat16 or float32
+    max_new_tokens: int | None = None  # multi-token tasks: generation limit (None: the task's, 200 or 400 as in the paper)
     results: Path = Path("results")  # records go to <results>/<name>/
     store: Path | None = None  # activation store (default: the ia2 cache)
     data_dir: str | None = None  # local data folder (default: $IA2_DATA_DIR, else the hub)
@@ -296,7 +342,6 @@ def _check_grid(grid: GridSpec, path: Path):
     "Clear errors for values a grid cannot run."
     for task in grid.tasks:
         if task not in TASKS: raise ValueError(f"{path}: unknown task {task!r}; choose from {sorted(TASKS)}")
-        if get_task(task).multi_token: raise ValueError(f"{path}: task {task!r} is multi-token; grids run single-token tasks")
     bad = [m for m in grid.methods if m not in METHODS and m not in BASELINES]
     if bad: raise ValueError(f"{path}: unknown methods {bad}; choose from {list(BASELINES) + list(METHODS)}")
     if any(not isinstance(n, int) or n < 2 for n in grid.n): raise ValueError(f"{path}: n must be integers >= 2, got {grid.n}")
@@ -543,7 +588,8 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, fingerprint: str, 
                         methods=(cell.method,), eval_rows=grid.eval_rows, ood=grid.ood,
                         adapter=cell.adapter or AdapterSettings(), max_epochs=grid.max_epochs, batch_size=grid.batch_size,
                         data_dir=grid.data_dir, phase_metrics=False,
-                        similarity_rows=grid.similarity_rows if cell.method != "base" else 0)
+                        similarity_rows=grid.similarity_rows if cell.method != "base" else 0,
+                        max_new_tokens=grid.max_new_tokens)
     out = grid.folder / model_folder(cell.model) / "adapters" / cell.cell_id
     shutil.rmtree(out, ignore_errors=True)  # leftovers of an interrupted attempt
     prior = _prior(grid, cell)
@@ -554,7 +600,8 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, fingerprint: str, 
     for phases in details["training"].values():
         phases.pop("training_arguments", None); phases.pop("config", None)  # the record's cell says it all
     return {"id": cell.cell_id, "cell": cell.to_dict(), "grid": grid.name,
-            "settings": {k: getattr(grid, k) for k in ("eval_rows", "ood", "similarity_rows", "max_epochs", "batch_size")},
+            "settings": {k: getattr(grid, k) for k in ("eval_rows", "ood", "similarity_rows", "max_epochs", "batch_size")
+                         + (("max_new_tokens",) if get_task(cell.task).multi_token else ())},
             "results": rows.to_dict("records"), **details, "dtype": str(next(model.parameters()).dtype),
             "warnings": sorted({str(w.message) for w in caught if "distil" in str(w.message)}),
             "reused": {k: str(v.relative_to(grid.folder)) for k, v in prior.items()}, "seconds": round(time.perf_counter() - start, 1),

@@ -21,7 +21,8 @@ __all__ = ['METRICS', 'selected_cells', 'summary_table', 'source_eval', 'mean_st
            'compare_with_paper', 'write_table', 'plot_vs_n', 'pooled_predictions', 'mean_similarity']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
-METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll"]
+METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
+           "no_answer", "fallback"]  # multi-token tasks: unparsable responses, answers taken from the last number
 
 def selected_cells(
     frame: pd.DataFrame,  # `ia2.experiments.records_frame` output
@@ -66,6 +67,8 @@ def format_table(
     metrics: list[str] = ("accuracy", "ece"),  # metrics shown in each cell, '/'-separated
 ) -> pd.DataFrame:  # rows: (N, Source→Eval), columns: methods
     "The paper's layout: 'acc (std) / ece (std)' per method; accuracy in %, OOD evaluation tasks starred."
+    metrics = [m for m in metrics if f"{m}_mean" in summary]  # multi-token tasks have no ECE
+    if not metrics: raise ValueError("none of the requested metrics is in the summary; multi-token tasks report accuracy, no_answer and fallback")
     value = lambda row: " / ".join(mean_std(row[f"{m}_mean"], row[f"{m}_std"], m) for m in metrics)
     ns = sorted(set(summary.n) - {0})
     if ns and (summary.n == 0).any():  # the base model does not depend on N: show it on every N's rows
