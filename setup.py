@@ -1,14 +1,17 @@
-"""Packaging generated from settings.ini, as in nbdev 2 projects."""
+"""Packaging generated from settings.ini, as in nbdev 2 projects (pyproject.toml names the setuptools backend)."""
 from configparser import ConfigParser
+from pathlib import Path
 import setuptools
 
+HERE = Path(__file__).resolve().parent
 config = ConfigParser(delimiters=['='])
-config.read('settings.ini', encoding='utf-8')
+config.read(HERE/'settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
 licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
 statuses = ['Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
 lic = licenses[cfg['license']]
+figures, offline = cfg.get('figures_requirements', '').split(), cfg.get('offline_requirements', '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -23,11 +26,14 @@ setuptools.setup(
     ],
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['ia2', 'ia2.*']),
+    # the grids and the paper's numbers, read with importlib.resources (ia2.shipped)
+    package_data={'ia2': ['resources/*', 'resources/**/*']},
     include_package_data=True,
     install_requires=cfg.get('requirements', '').split(),
-    extras_require={'dev': cfg.get('dev_requirements', '').split()},
+    extras_require={'figures': figures, 'offline': offline,
+                    'dev': cfg.get('dev_requirements', '').split() + figures + offline},
     python_requires='>=' + cfg['min_python'],
-    long_description=open('README.md', encoding='utf-8').read(),
+    long_description=(HERE/'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     zip_safe=False,
     entry_points={

@@ -15,13 +15,15 @@ from tqdm.auto import tqdm
 
 from .activations import left_pad, trim_response
 from .data import build_icl_prompt
-from .metrics import single_token_metrics
-from .tasks import Example, TaskSpec, check_label_tokenization
+from .losses import sft_loss
+from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
+from .answers import last_boxed, normalize_math, normalize_text, parse_gsm8k  # re-exported: their old home
+from .tasks import Example, Task, check_label_tokenization
+from .trainers import IA2Collator, build_items
 
 # %% auto #0
-__all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token', 'parse_gsm8k',
-           'last_boxed', 'normalize_math', 'normalize_text', 'check_answer', 'generate_responses',
-           'evaluate_multi_token']
+__all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token',
+           'check_answer', 'generate_responses', 'evaluate_multi_token', 'evaluate_method', 'dev_metrics', 'answer_nll']
 
 # %% ../nbs/08_evaluation.ipynb #2bc70f18
 @dataclass
@@ -41,6 +43,7 @@ def score_next_token(
     batch_size: int = 8,  # prompts per forward
     top_k: int = 10,  # how many most likely tokens to keep
     progress: bool = True,  # show a progress bar
+    desc: str = "scoring",  # the progress bar's label, e.g. "ICL · SST-2 · 7 demos"
 ) -> NextTokenScores:
     "Score the next token after each prompt with one forward that keeps only the last position's logits."
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -52,11 +55,12 @@ def score_next_token(
     label_probs = np.zeros((len(prompts), len(label_token_ids)), dtype=np.float64)
     labels = torch.tensor(label_token_ids, device=device)
     starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
+    for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
         rows = order[start:start + batch_size]
         encoded = tokenizer([prompts[i] for i in rows])["input_ids"]
         batch = {k: v.to(device) for k, v in left_pad(encoded, tokenizer.pad_token_id).items()}
-        logits = model(**batch, logits_to_keep=1, use_cache=False).logits[:, -1].float()  # [batch, vocab]; no KV cache
+        last = torch.tensor([batch["input_ids"].shape[1] - 1], device=device)  # an index, not `1`: see above
+        logits = model(**batch, logits_to_keep=last, use_cache=False).logits[:, -1].float()  # [batch, vocab]; no KV cache
         probs = logits.softmax(-1)
         values, indices = probs.topk(top_k, dim=-1)
         topk_ids[rows], topk_probs[rows] = indices.cpu().numpy(), values.cpu().numpy()
@@ -78,108 +82,46 @@ def query_prompts(
 def predict_single_token(
     model,  # a causal LM (base or PEFT-wrapped)
     tokenizer,  # its tokenizer
-    task: TaskSpec,  # a single-token task (its label words define the label set)
+    task: Task,  # a single-token task (its label words define the label set)
     queries: list[Example],  # the evaluation rows
     demonstrations: list[list[Example]] | None = None,  # per-query demonstrations; None = query alone
     batch_size: int = 8,  # prompts per forward
     progress: bool = True,  # show a progress bar
+    desc: str = "scoring",  # the progress bar's label, e.g. "ICL · SST-2 · 7 demos"
 ) -> tuple[NextTokenScores, list[int], np.ndarray]:  # scores, label token ids, gold label per row
     "Next-token scores of every query (with its demonstrations, if any), with the label tokens and gold labels."
     if task.multi_token: raise ValueError(f"task {task.name!r} is multi-token; use evaluate_multi_token")
     prompts = query_prompts(queries, demonstrations)
     label_ids = check_label_tokenization(task, tokenizer)
     label_token_ids = [label_ids[w] for w in task.label_words]
-    scores = score_next_token(model, tokenizer, prompts, label_token_ids, batch_size=batch_size, progress=progress)
+    scores = score_next_token(model, tokenizer, prompts, label_token_ids, batch_size=batch_size, progress=progress,
+                              desc=desc)
     return scores, label_token_ids, np.array([q.label for q in queries])
 
 # %% ../nbs/08_evaluation.ipynb #be0ff17c
 def evaluate_single_token(
     model,  # a causal LM (base or PEFT-wrapped)
     tokenizer,  # its tokenizer
-    task: TaskSpec,  # a single-token task (its label words define the label set)
+    task: Task,  # a single-token task (its label words define the label set)
     queries: list[Example],  # the evaluation rows
     demonstrations: list[list[Example]] | None = None,  # per-query demonstrations; None = query alone
     batch_size: int = 8,  # prompts per forward
     progress: bool = True,  # show a progress bar
+    desc: str = "scoring",  # the progress bar's label
 ) -> dict:
     "Accuracy, calibration and the other single-token metrics of `model` on `queries`."
-    scores, label_token_ids, labels = predict_single_token(model, tokenizer, task, queries, demonstrations, batch_size, progress)
+    scores, label_token_ids, labels = predict_single_token(model, tokenizer, task, queries, demonstrations, batch_size, progress,
+                                                           desc)
     return single_token_metrics(scores.topk_ids[:, 0], scores.topk_probs, np.array(label_token_ids), scores.label_probs, labels)
-
-# %% ../nbs/08_evaluation.ipynb #867580fa
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-
-def _to_number(text: str) -> float | None:
-    "The first number in `text` (commas and `$` ignored), or None."
-    match = _NUMBER.search(text.replace("$", ""))
-    if match is None: return None
-    try: return float(match.group().replace(",", ""))
-    except ValueError: return None
-
-def parse_gsm8k(
-    text: str,  # a solution or a model response
-) -> tuple[float | None, bool]:  # (the number, whether the last-number fallback was used)
-    "The final numeric answer of a GSM8K-style solution: after `####`, else the last number in the text."
-    if "####" in text:
-        return _to_number(text.split("####")[-1]), False
-    numbers = _NUMBER.findall(text.replace("$", ""))
-    if not numbers: return None, True
-    return _to_number(numbers[-1]), True
-
-# %% ../nbs/08_evaluation.ipynb #497d1cab
-def last_boxed(
-    text: str,  # a MATH solution or response
-) -> str | None:
-    "Content of the last `\\boxed{...}` in `text`, braces nested to any depth; None when there is none."
-    start = text.rfind("\\boxed{")
-    if start < 0: return None
-    depth, i = 0, start + len("\\boxed")
-    for j in range(i, len(text)):
-        if text[j] == "{": depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0: return text[i + 1:j]
-    return None
-
-def normalize_math(
-    answer: str,  # a boxed answer
-) -> str:
-    "Normalise LaTeX spellings that mean the same: \\dfrac/\\tfrac, \\left/\\right, spaces, a trailing period."
-    answer = re.sub(r"\\[dt]frac", r"\\frac", answer)
-    answer = re.sub(r"\\(left|right)\b", "", answer)
-    answer = answer.replace("\\!", "").replace("\\,", "").replace("$", "")
-    answer = re.sub(r"\s+", "", answer)
-    return answer.rstrip(".")
-
-# %% ../nbs/08_evaluation.ipynb #2fc787ae
-def normalize_text(
-    answer: str,  # a short free-text answer
-) -> str:
-    "Lower-case, drop punctuation, collapse whitespace (SciQ answers)."
-    answer = re.sub(r"[^\w\s]", " ", answer.lower())
-    return " ".join(answer.split())
 
 # %% ../nbs/08_evaluation.ipynb #2f0a4dcd
 def check_answer(
-    task: TaskSpec,  # a multi-token task
+    task: Task,  # a multi-token task (its `answer_checker` decides)
     response: str,  # the model's generated text
     gold: str,  # the task's answer text (a full gold solution)
 ) -> dict:
     "Whether `response` states the gold answer: {'correct', 'parsed', 'fallback'} (parsed is None if unparsable)."
-    if task.name in ("gsm8k", "gsm8ks"):
-        predicted, fallback = parse_gsm8k(response)
-        target, _ = parse_gsm8k(gold)
-        correct = predicted is not None and target is not None and abs(predicted - target) < 1e-6 * max(1.0, abs(target))
-        return {"correct": correct, "parsed": predicted, "fallback": fallback}
-    if task.name == "hmath_algebra":
-        predicted, target = last_boxed(response), last_boxed(gold)
-        correct = predicted is not None and target is not None and normalize_math(predicted) == normalize_math(target)
-        return {"correct": correct, "parsed": predicted, "fallback": False}
-    if task.name == "sciq":
-        predicted = response.split("####")[-1] if "####" in response else None
-        correct = predicted is not None and normalize_text(predicted) == normalize_text(gold.split("####")[-1])
-        return {"correct": correct, "parsed": predicted, "fallback": False}
-    raise ValueError(f"no answer checker for task {task.name!r}; multi-token tasks are gsm8k, gsm8ks, hmath_algebra, sciq")
+    return task.check_answer(response, gold)
 
 # %% ../nbs/08_evaluation.ipynb #2b0b2c38
 @torch.no_grad()
@@ -214,7 +156,7 @@ def generate_responses(
 def evaluate_multi_token(
     model,  # a causal LM (base or PEFT-wrapped)
     tokenizer,  # its tokenizer
-    task: TaskSpec,  # a multi-token task
+    task: Task,  # a multi-token task
     queries: list[Example],  # evaluation rows
     demonstrations: list[list[Example]] | None = None,  # per-query demonstrations; None = query alone
     batch_size: int = 8,  # prompts per generate call
@@ -231,3 +173,76 @@ def evaluate_multi_token(
             "no_answer": float(np.mean([c["parsed"] is None for c in checks])),
             "fallback": float(np.mean([c["fallback"] for c in checks])), "n": len(queries), **speed,
             "responses": responses, "correct": [bool(c["correct"]) for c in checks]}
+
+# %% ../nbs/08_evaluation.ipynb #8200f7bc
+def evaluate_method(
+    model,  # the model to evaluate (base or PEFT-wrapped)
+    tokenizer,  # its tokenizer
+    method: str,  # the name its rows are reported under
+    eval_sets: dict[str, tuple[Task, list[Example]]],  # name -> (task, rows); the first is the training task
+    demonstrations: dict[str, list[list[Example]]] | None = None,  # name -> per-row demonstrations (ICL)
+    batch_size: int = 8,  # prompts per forward
+    progress: bool = True,  # progress bars
+    max_new_tokens: int | None = None,  # multi-token tasks: generation limit (None: the task's)
+) -> tuple[list[dict], list[dict]]:
+    "Metric rows and per-row predictions of `model` on every evaluation set."
+    rows, predictions, source = [], [], next(iter(eval_sets))
+    for name, (task, queries) in eval_sets.items():
+        start = time.perf_counter()
+        demos = None if demonstrations is None else demonstrations[name]
+        if task.multi_token:
+            result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress)
+            rows.append({"method": method, "eval_task": name, "ood": name != source,
+                         **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
+                         "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
+            predictions.append({"method": method, "eval_task": name, "response": result["responses"],
+                                "correct": [int(c) for c in result["correct"]]})
+            continue
+        scores, label_ids, labels = predict_single_token(model, tokenizer, task, queries, demos,
+                                                         batch_size=batch_size, progress=progress)
+        metrics = single_token_metrics(scores.topk_ids[:, 0], scores.topk_probs, np.array(label_ids), scores.label_probs, labels)
+        rows.append({"method": method, "eval_task": name, "ood": name != source, **metrics,
+                     "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
+        top1 = scores.topk_ids[:, 0]
+        predicted = [label_ids.index(t) if t in label_ids else -1 for t in top1.tolist()]  # -1: no label word
+        predictions.append({"method": method, "eval_task": name, "label": labels.tolist(), "prediction": predicted,
+                            "confidence": top_k_confidence(scores.topk_probs).round(6).tolist(),
+                            "correct": top1_correct(top1, label_ids, labels).astype(int).tolist()})
+    return rows, predictions
+
+def dev_metrics(
+    model,  # a trained adapter (or the base model)
+    tokenizer,  # its tokenizer
+    task: Task,  # the training task
+    dev: list[Example],  # the run's dev rows
+    batch_size: int = 8,  # prompts per forward
+    max_new_tokens: int | None = None,  # multi-token tasks: generation limit (None: the task's)
+) -> dict:
+    "Accuracy on the dev rows without demonstrations, and the NLL of the gold label (label set) or answer (per token)."
+    if task.multi_token:
+        result = evaluate_multi_token(model, tokenizer, task, dev, None, batch_size, max_new_tokens, progress=False)
+        return {"accuracy": result["accuracy"], "nll": answer_nll(model, tokenizer, dev, batch_size), "rows": len(dev)}
+    scores, label_ids, labels = predict_single_token(model, tokenizer, task, dev, None, batch_size, progress=False)
+    return {"accuracy": float(top1_correct(scores.topk_ids[:, 0], label_ids, labels).mean()),
+            "nll": nll(label_set_probs(scores.label_probs), labels), "rows": len(dev)}
+
+@torch.no_grad()
+def answer_nll(
+    model,  # a causal LM (base or PEFT-wrapped)
+    tokenizer,  # its tokenizer
+    queries: list[Example],  # rows with a gold `answer`
+    batch_size: int = 8,  # rows per forward
+) -> float:
+    "Mean over rows of the per-token cross-entropy of the gold answer (EOS included) after the prompt alone."
+    items, collate = build_items(tokenizer, queries, multi_token=True), IA2Collator(tokenizer.pad_token_id)
+    device, total = next(model.parameters()).device, 0.0
+    for start in range(0, len(items), batch_size):
+        batch = {k: v.to(device) for k, v in collate(items[start:start + batch_size]).items()}
+        width = batch["input_ids"].shape[1]
+        keep = width - int(batch["response_positions"][batch["response_mask"].bool()].min())  # rows end together (left padding)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"], logits_to_keep=keep).logits
+        positions = (batch["response_positions"] - (width - keep)).clamp(min=0)
+        picked = logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+        total += sft_loss(picked, batch["target_ids"]).item() * len(positions)
+    return total / len(items)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
-           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'prepare_builtin_model', 'default_dtype',
-           'load_model']
+           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'adapters_disabled',
+           'prepare_builtin_model', 'default_dtype', 'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -266,14 +266,38 @@ def build_tiny_model(arch: str = 'llama',  # a `model_type` from `TINY_ARCHITECT
     return model.eval(), tokenizer
 
 # %% ../nbs/02_models.ipynb #956eab48
-def weights_fingerprint(model: torch.nn.Module,  # any module; a PEFT-wrapped model includes its adapter
-                       ) -> str:  # sha256 hex digest
-    "SHA-256 over the names, dtypes, shapes and bytes of all parameters of `model`, in module order."
+def _fingerprint(named_parameters) -> str:
+    "SHA-256 over (name, parameter) pairs: names, dtypes, shapes and bytes, in order."
     digest = hashlib.sha256()
-    for name, param in model.named_parameters():
+    for name, param in named_parameters:
         digest.update(f'{name}|{param.dtype}|{tuple(param.shape)}\n'.encode())
         digest.update(param.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+def weights_fingerprint(model: torch.nn.Module,  # any module; a PEFT-wrapped model includes its adapter
+                       ) -> str:  # sha256 hex digest
+    "SHA-256 over the names, dtypes, shapes and bytes of all parameters of `model`, in module order."
+    return _fingerprint(model.named_parameters())
+
+def base_weights_fingerprint(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
+                            ) -> str:  # sha256 hex digest
+    "`weights_fingerprint` of the base model under any PEFT adapters: the same digest as the bare model's."
+    from peft import PeftModel
+    if not isinstance(model, PeftModel): return weights_fingerprint(model)
+    adapters = tuple(model.peft_config)
+    own = lambda name: any(f'.{a}.' in name or name.endswith(f'.{a}') for a in adapters)  # an adapter's own tensor
+    return _fingerprint((name.replace('.base_layer', ''), p) for name, p in model.get_base_model().named_parameters()
+                        if not own(name))
+
+@contextmanager
+def adapters_disabled(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
+                     ):
+    "The base model: PEFT adapters switched off inside the block (`PeftModel.disable_adapter`), a bare model as it is."
+    from peft import PeftModel
+    if isinstance(model, PeftModel):
+        with model.disable_adapter(): yield model
+    else:
+        yield model
 
 # %% ../nbs/02_models.ipynb #8083f1ca
 _SOURCE_FILE = 'ia2_source.json'  # written last: its presence marks a complete conversion
@@ -320,12 +344,15 @@ def default_dtype(device: str | torch.device = 'cpu',  # where the model will ru
     return torch.bfloat16 if re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) else torch.float32
 
 # %% ../nbs/02_models.ipynb #e6dc87c5
-def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hub id 'org/name' or local directory
+def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hub id 'org/name', local directory, or tiny:<arch>
                dtype: torch.dtype | None = None,  # dtype of the weights; None: `default_dtype(device)`
                device: str | torch.device = 'cpu',  # where the model goes
               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     "Load a causal LM and its tokenizer (pad token set, right padding), checking it has self-attention blocks."
     from ia2.hooks import find_attention_blocks  # ia2.hooks imports nothing from here; importing it late keeps it so
+    if str(name_or_path).startswith('tiny:'):  # a random tiny model (tests and examples): float32, seed 0
+        model, tokenizer = build_tiny_model(str(name_or_path).split(':', 1)[1], seed=0)
+        return model.to(device).eval(), tokenizer
     dtype = dtype or default_dtype(device)
     if name_or_path in BUILTIN_MODELS: source = str(prepare_builtin_model(name_or_path))
     else: source = _resolve_source(name_or_path)

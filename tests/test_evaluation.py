@@ -55,3 +55,29 @@ def test_batched_and_unbatched_single_token_metrics_are_identical():
     single = evaluate_single_token(model, tokenizer, get_task("sst2"), queries, batch_size=1, progress=False)
     assert batched.keys() == single.keys()
     for key in batched: assert np.isclose(batched[key], single[key], atol=1e-6), key
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_adapter_scores_equal_the_unmerged_peft_forward(dtype):
+    """score_next_token asks for the last position by index (the fast path for a frozen LM head in bf16 on CPU);
+    its scores of a LoRA-wrapped model equal those of the plain PEFT forward with `logits_to_keep=1`: bit for bit in
+    bf16, and within float32 rounding in float32 (one matrix product vs a batched one sum in different orders)."""
+    from ia2.activations import left_pad
+    from ia2.trainers import AdapterSettings, add_adapter
+    base, tokenizer = build_tiny_model("qwen2", seed=2)
+    model = add_adapter(base.to(dtype), AdapterSettings(), seed=0).eval()
+    with torch.no_grad():  # a trained-looking adapter: LoRA's B starts at zero
+        for name, p in model.named_parameters():
+            if "lora_B" in name: p.copy_(torch.randn_like(p) * 0.5)
+    assert not model.get_output_embeddings().weight.requires_grad  # the frozen head that made `1` slow
+    prompts = ["Text:good\nLabel:", "Text:a much longer review of a film\nLabel:", "Text:bad\nLabel:"]
+    ids = [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in ("0", "1")]
+    scores = score_next_token(model, tokenizer, prompts, ids, batch_size=3, progress=False)
+    order = sorted(range(3), key=lambda i: len(prompts[i]))
+    batch = left_pad([tokenizer(prompts[i])["input_ids"] for i in order], tokenizer.pad_token_id)
+    with torch.no_grad(): probs = model(**batch, logits_to_keep=1, use_cache=False).logits[:, -1].float().softmax(-1)
+    values, indices = probs.topk(10, dim=-1)
+    tolerance = 0.0 if dtype == torch.bfloat16 else 1e-6
+    assert np.array_equal(scores.topk_ids[order], indices.numpy())
+    assert np.abs(scores.topk_probs[order] - values.double().numpy()).max() <= tolerance
+    assert np.abs(scores.label_probs[order] - probs[:, ids].double().numpy()).max() <= tolerance
