@@ -76,27 +76,44 @@ def sync(device) -> None:
 
 def timed(fn, device) -> tuple[float, object]:
     "Seconds `fn()` takes (GPU work included) and its result."
+    return timed_cpu(fn, device)[0], timed_cpu.last_result
+
+
+def timed_cpu(fn, device) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds of `fn()` (its result in `timed_cpu.last_result`). With one torch
+    thread on a CPU, CPU seconds are what the call costs even when other jobs share the cores (wall time then also
+    counts the time slices given to them)."""
     sync(device)
-    start = time.perf_counter()
-    result = fn()
+    start, cpu = time.perf_counter(), time.process_time()
+    timed_cpu.last_result = fn()
     sync(device)
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def measure(fns: dict, device, repeats: int, warmup: dict | None = None, after=None) -> dict[str, dict]:
     """Warm each callable up once (with `warmup[name]` when given), then time `repeats` rounds that call every
-    callable in turn (interleaved, so drift of a shared machine hits all alike); median and all runs per name.
-    `after(name, result)` runs untimed after each call (e.g. to delete what it wrote)."""
+    callable in turn (interleaved, so drift of a shared machine hits all alike); median and all runs per name, in
+    wall seconds and in CPU seconds of this process (see `cost`). `after(name, result)` runs untimed after each call."""
     for name, fn in fns.items():
         result = (warmup or {}).get(name, fn)()
         if after: after(name, result)
-    runs = {name: [] for name in fns}
+    runs, cpu = {name: [] for name in fns}, {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            seconds, result = timed(fn, device)
+            seconds, cpu_seconds = timed_cpu(fn, device)
             runs[name].append(round(seconds, 4))
-            if after: after(name, result)
-    return {name: {"median_s": round(statistics.median(r), 4), "runs_s": r} for name, r in runs.items()}
+            cpu[name].append(round(cpu_seconds, 4))
+            if after: after(name, timed_cpu.last_result)
+    return {name: {"median_s": round(statistics.median(r), 4), "runs_s": r,
+                   "cpu_median_s": round(statistics.median(cpu[name]), 4), "cpu_runs_s": cpu[name]} for name, r in runs.items()}
+
+
+def cost(entry: dict) -> float:
+    """The seconds a ratio is computed from: CPU seconds when torch runs one thread on the CPU (robust to other jobs
+    on a shared machine), else wall seconds (several threads, or a GPU)."""
+    if torch.get_num_threads() == 1 and entry.get("cpu_median_s") and not torch.cuda.is_available():
+        return entry["cpu_median_s"]
+    return entry["median_s"]
 
 # ---------------------------------------------------------------- peak memory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from common import Context, log, measure, memory_method, peak_memory, token_lengths
+from common import Context, cost, log, measure, memory_method, peak_memory, timed_cpu, token_lengths
 
 LAST_OVER_BACKBONE_LIMIT = 4  # target: peak(last-only) - peak(backbone) <= 4 fp32 copies of [batch, vocab]
 
@@ -78,7 +78,7 @@ def bench_generation(ctx: Context) -> dict:
     times = measure(fns, ctx.device, ctx.repeats, warmup=warm, after=lambda name, out: counts.__setitem__(name, out[1]["tokens"]))
     expected = {"batched": len(queries) * g, "batch1": len(b1) * g}
     if counts != expected: raise RuntimeError(f"generated {counts} tokens, expected {expected}")
-    tps = {name: round(expected[name] / times[name]["median_s"], 1) for name in fns}
+    tps = {name: round(expected[name] / cost(times[name]), 1) for name in fns}
     return {"new_tokens": g, "batch": s["gen_batch"], "prompts_batched": len(queries), "prompts_batch1": len(b1),
             "prompt_tokens": token_lengths(lm.tokenizer, queries), "times": times, "tokens_per_s": tps,
             "speedup": round(tps["batched"] / tps["batch1"], 2)}
@@ -86,8 +86,90 @@ def bench_generation(ctx: Context) -> dict:
 
 def run(ctx: Context) -> dict:
     single, multi = bench_single_token(ctx), bench_generation(ctx)
-    return {"single_token": single, "generation": multi,
+    versus, adapter = bench_generation_vs_forward(ctx), bench_adapter_eval(ctx)
+    return {"single_token": single, "generation": multi, "generation_vs_forward": versus, "adapter_eval": adapter,
             "keys": {"eval_peak_memory_full_over_last": single["peak_full_over_last"],
                      "eval_last_extra_in_batch_vocab_units": single["last_extra_in_batch_vocab_units"],
                      "eval_time_full_over_last": single["time_full_over_last"],
-                     "batched_generation_speedup": multi["speedup"]}}
+                     "batched_generation_speedup": multi["speedup"],
+                     "generation_over_forward_rate_b16": versus["ratios"]["greedy_generate"],
+                     "adapter_eval_over_base_eval": max(adapter["bfloat16"]["ratio"], adapter["float32"]["ratio"]),
+                     "adapter_eval_over_base_eval_bfloat16": adapter["bfloat16"]["ratio"],
+                     "adapter_eval_over_base_eval_float32": adapter["float32"]["ratio"]}}
+
+
+def bench_adapter_eval(ctx: Context) -> dict:
+    """`score_next_token` on the same rows: the base model vs the same weights under a LoRA adapter (r=8 on q, k, o,
+    B made non-zero as after training), in bfloat16 and float32 (copies of the model, so the run's model stays
+    unwrapped); and, once, the PEFT forward with `logits_to_keep=1` that `score_next_token` used before."""
+    import copy
+
+    from ia2.activations import left_pad
+    from ia2.evaluation import score_next_token
+    from ia2.trainers import AdapterSettings, add_adapter
+    lm, s = ctx.lm, ctx.sizes
+    tok = lm.tokenizer
+    prompts = [q.prompt for q in ctx.prompts.queries[:s["adapter_eval_rows"]]]
+    labels = [tok(w, add_special_tokens=False)["input_ids"][0] for w in ("0", "1")]
+    batch = s["adapter_eval_batch"]
+    out = {"rows": len(prompts), "batch": batch, "prompt_tokens": token_lengths(tok, prompts)}
+    for dtype in (torch.bfloat16, torch.float32):
+        name = str(dtype).replace("torch.", "")
+        base = copy.deepcopy(lm.model).to(dtype)
+        wrapped = add_adapter(copy.deepcopy(lm.model).to(dtype), AdapterSettings(), seed=0).eval()
+        with torch.no_grad():
+            for param_name, p in wrapped.named_parameters():
+                if "lora_B" in param_name: p.normal_(0, 0.02, generator=torch.Generator().manual_seed(0))
+        score = lambda m: score_next_token(m, tok, prompts, labels, batch_size=batch, progress=False)
+        log(f"  adapter eval {name}: {len(prompts)} rows at batch {batch}, base vs LoRA")
+        times = measure({"base": lambda: score(base), "adapter": lambda: score(wrapped)}, ctx.device, ctx.repeats)
+        first = {k: v.to(ctx.device) for k, v in left_pad([tok(p)["input_ids"] for p in prompts[:batch]], tok.pad_token_id).items()}
+        with torch.no_grad():  # the old path, once per dtype (it is the slow one in bf16): one batch
+            wrapped(**first, logits_to_keep=1, use_cache=False)
+            old_wall, old_cpu = timed_cpu(lambda: wrapped(**first, logits_to_keep=1, use_cache=False), ctx.device)
+            new_wall, new_cpu = timed_cpu(lambda: wrapped(**first, logits_to_keep=torch.tensor([first["input_ids"].shape[1] - 1]),
+                                                          use_cache=False), ctx.device)
+        out[name] = {"times": times, "ratio": round(cost(times["adapter"]) / cost(times["base"]), 3),
+                     "one_batch_logits_to_keep_1": {"wall_s": round(old_wall, 4), "cpu_s": round(old_cpu, 4)},
+                     "one_batch_last_index": {"wall_s": round(new_wall, 4), "cpu_s": round(new_cpu, 4)}}
+        del base, wrapped
+    return out
+
+
+def bench_generation_vs_forward(ctx: Context) -> dict:
+    """Batch-16 greedy generation (`ia2.activations.greedy_generate`, and `model.generate` with its dynamic and its
+    static cache) in new tokens/s, against a bare forward over the same batch and total length in tokens/s."""
+    from ia2.activations import greedy_generate, left_pad
+    lm, s = ctx.lm, ctx.sizes
+    tok, model, device = lm.tokenizer, lm.model, ctx.device
+    n, g = s["gen_batch"], s["gen_tokens"]
+    ids = sorted((tok(q.prompt)["input_ids"] for q in ctx.prompts.queries[:n]), key=len)
+    enc = {k: v.to(device) for k, v in left_pad(ids, tok.pad_token_id).items() if k != "position_ids"}
+
+    def hf(cache: str | None = None, tokens: int = g):
+        extra = {"cache_implementation": cache} if cache else {}
+        with torch.no_grad():
+            return model.generate(**enc, max_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                                  top_p=None, top_k=None, temperature=None, **extra)
+
+    ours = lambda tokens=g: greedy_generate(model, tok, ids, tokens, stop_strings=())
+    full = {k: v.to(device) for k, v in left_pad([i + [ids[0][-1]] * g for i in ids], tok.pad_token_id).items()}
+    last = torch.tensor([full["input_ids"].shape[1] - 1], device=device)
+
+    @torch.no_grad()
+    def forward():
+        return model(**full, logits_to_keep=last, use_cache=False).logits
+
+    fns = {"greedy_generate": ours, "generate_dynamic": hf, "generate_static": lambda: hf("static"), "forward": forward}
+    warm = {"greedy_generate": lambda: ours(4), "generate_dynamic": lambda: hf(None, 4), "generate_static": lambda: hf("static", 4)}
+    log(f"  generation vs forward: {n} prompts × {g} new tokens, vs one forward over {int(full['attention_mask'].sum())} tokens")
+    times = measure(fns, device, ctx.repeats, warmup=warm)
+    made = [len(r) for r in ours().responses]
+    if made != [g] * n: raise RuntimeError(f"greedy_generate made {sorted(set(made))} tokens per row, expected {g}")
+    forward_rate = int(full["attention_mask"].sum()) / cost(times["forward"])
+    rates = {name: round(n * g / cost(times[name]), 1) for name in fns if name != "forward"}
+    same = hf()[:, enc["input_ids"].shape[1]:].tolist() == ours().responses
+    return {"batch": n, "new_tokens": g, "prompt_tokens": token_lengths(tok, [tok.decode(i) for i in ids]),
+            "forward_tokens": int(full["attention_mask"].sum()), "times": times, "new_tokens_per_s": rates,
+            "forward_tokens_per_s": round(forward_rate, 1), "token_identical_to_generate": same,
+            "ratios": {name: round(rate / forward_rate, 3) for name, rate in rates.items()}}

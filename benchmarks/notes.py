@@ -144,7 +144,64 @@ def findings(r: dict) -> list[str]:
     return out
 
 
-_EXPLAIN = {"teacher_speedup_vs_reference": _speedup, "teacher_time_over_bare_forward": _over_limit,
+def _adapter(r, results, dtype=None) -> str:
+    a = r["sections"]["evaluation"]["adapter_eval"]
+    dtypes = [dtype] if dtype else [d for d in ("bfloat16", "float32") if d in a]
+    parts = [f"{d}: base {a[d]['times']['base']['median_s']} s, adapter {a[d]['times']['adapter']['median_s']} s "
+             f"(CPU {a[d]['times']['base'].get('cpu_median_s')} s vs {a[d]['times']['adapter'].get('cpu_median_s')} s), "
+             f"{a[d]['ratio']}×" for d in dtypes]
+    return ("; ".join(parts) + ". The LM-head slow path is gone (see the one-batch columns: the PEFT forward with "
+            "`logits_to_keep=1` against the last position by index). What is left is the adapter's own work: 3 LoRA "
+            "layers per decoder layer, each two small matrix products, a scaling and an add, and — in bf16 — PEFT "
+            "keeps the adapter weights in float32 (`autocast_adapter_dtype`), so every adapted layer casts its input "
+            "to float32 and its output back. What would remove it: evaluate a merged copy of the adapted weights "
+            "(exact up to bf16 rounding of W + BA), or keep the adapter in bf16 for evaluation.")
+
+
+def _trainer_step(r, results) -> str:
+    t = r["sections"]["training"]["trainer_step"]
+    parts = [f"{o}: Trainer step {x['step_s']} s vs bare {x['bare_forward_backward'].get('cpu_median_s') or x['bare_forward_backward']['median_s']} s"
+             for o, x in t["objectives"].items()]
+    return ("; ".join(parts) + ". The Trainer step adds the optimizer step over the adapter's parameters, the "
+            "collation of the batch (left padding, stacking the teacher's activations), the Trainer's per-step "
+            "callbacks and loss logging; with few steps its set-up (optimizer, data loader) is spread over few steps.")
+
+
+def _gen_vs_forward(r, results) -> str:
+    v = r["sections"]["evaluation"]["generation_vs_forward"]
+    rates = ", ".join(f"`{k}` {x} tokens/s" for k, x in v["new_tokens_per_s"].items())
+    return (f"the bare forward makes {v['forward_tokens_per_s']} tokens/s; {rates}. A decode step multiplies "
+            f"{v['batch']} rows by every weight matrix, so it reads all the weights from memory for {v['batch']} tokens, "
+            f"where the forward reads them once for {v['forward_tokens']}: on a CPU core the decode step's matrix "
+            "products are bound by memory bandwidth, not arithmetic, and no decoding loop changes that. The static cache "
+            "(without compilation) is no faster than the dynamic one; `torch.compile` of the decode step removes only the "
+            "Python overhead around the matrix products, and its compile time on 2 cores (minutes, again whenever the "
+            "batch shrinks) exceeds what it saves on a few hundred prompts. What raises the rate: more rows per decode "
+            "step (a larger batch for short prompts) and bf16 weights (half the bytes per step).")
+
+
+def _teacher_gen(r, results) -> str:
+    t = _teacher(r)
+    return (f"ours {t['ours_s']} s vs `model.generate` {t['times']['generate'].get('cpu_median_s') or t['times']['generate']['median_s']} s "
+            f"for {t['N']} prompts × G={t['G']}: the capture adds, per decode step, one slice per layer and a top-k "
+            "over the vocabulary, and the records are written to the store and its parts hashed.")
+
+
+def _store_act(r, results) -> str:
+    stores = {k: v for k, v in r["sections"]["store"].items() if k.startswith("G")}
+    worst = max(stores.values(), key=lambda x: x["store_activation_bytes_over_minimum"])
+    p = worst["bytes_by_part"]
+    return (f"the G={worst['G']} store holds {p['activations']:,} bytes of activations against a minimum of "
+            f"{worst['minimum_bytes']:,}; the rest is {p['response_ids']:,} bytes of response ids and "
+            f"{p['headers_and_manifest']:,} bytes of safetensors headers and manifest, which weigh more the fewer "
+            "records a part holds (raise `TeacherConfig.batch_size`).")
+
+
+_EXPLAIN = {"adapter_eval_over_base_eval": _adapter,
+            "adapter_eval_over_base_eval_bfloat16": lambda r, results: _adapter(r, results, "bfloat16"),
+            "adapter_eval_over_base_eval_float32": lambda r, results: _adapter(r, results, "float32"),
+            "train_step_over_forward_backward": _trainer_step, "generation_over_forward_rate_b16": _gen_vs_forward,
+            "teacher_time_over_generation": _teacher_gen, "store_activation_bytes_over_minimum": _store_act,"teacher_speedup_vs_reference": _speedup, "teacher_time_over_bare_forward": _over_limit,
             "teacher_time_over_bare_forward_g1": lambda r, results: _over_limit(r, results, "single_token"), "ia2_step_over_sft_step": _step,
             "batched_generation_speedup": _generation, "store_bytes_over_minimum": _store,
             "eval_last_extra_in_batch_vocab_units": _memory}

@@ -9,7 +9,7 @@ from functools import partial
 
 import torch
 
-from common import Context, log, measure, timed, token_lengths
+from common import Context, cost, log, measure, timed_cpu, token_lengths
 
 
 @torch.no_grad()
@@ -114,22 +114,26 @@ def bench_teacher_g(ctx: Context, new_tokens: int, n: int) -> dict:
     log(f"  teacher G={new_tokens}: reference on {n_ref} prompts (batch 1, no KV cache)")
     reference_teacher(lm.model, lm.tokenizer, prompts[0], min(new_tokens, 2), ctx.suppressed)  # warm-up
     ref_runs, agree = [], []
+    ref_cpu = []
     for i in range(n_ref):
-        seconds, (response, _) = timed(lambda: reference_teacher(lm.model, lm.tokenizer, prompts[i], new_tokens,
-                                                                 ctx.suppressed), ctx.device)
+        seconds, cpu = timed_cpu(lambda: reference_teacher(lm.model, lm.tokenizer, prompts[i], new_tokens, ctx.suppressed),
+                                 ctx.device)
+        response, _ = timed_cpu.last_result
         ref_runs.append(round(seconds, 4))
+        ref_cpu.append(round(cpu, 4))
         ours_ids = records[i].response_ids.tolist()
         same = next((j for j, (a, b) in enumerate(zip(response, ours_ids)) if a != b), len(response))
         agree.append(same / len(response))
-    reference_s = statistics.median(ref_runs) * n
-    limit_s = times["bare_forward"]["median_s"] + (times["generate"]["median_s"] if new_tokens > 1 else 0.0)
-    ours_s = times["ours"]["median_s"]
+    reference_s = cost({"median_s": statistics.median(ref_runs), "cpu_median_s": statistics.median(ref_cpu)}) * n
+    limit_s = cost(times["bare_forward"]) + (cost(times["generate"]) if new_tokens > 1 else 0.0)
+    ours_s = cost(times["ours"])
     if len(stores) != 1: raise RuntimeError(f"expected one kept store, found {stores}")
     ctx.artifacts.setdefault("stores", {})[new_tokens] = {"root": stores[0], "prompts": prompts, "config": config,
                                                           "compute_s": ours_s}
     return {"G": new_tokens, "N": n, "batch_size": s["batch_size"], "demos_per_prompt": s["demos"],
             "prompt_tokens": token_lengths(lm.tokenizer, prompts), "times": times,
-            "reference_runs_per_prompt_s": ref_runs, "reference_prompts_timed": n_ref,
+            "reference_runs_per_prompt_s": ref_runs, "reference_cpu_runs_per_prompt_s": ref_cpu, "reference_prompts_timed": n_ref,
+            "time_over_generation": round(ours_s / cost(times["generate"]), 3) if new_tokens > 1 else None,
             "reference_s_for_N": round(reference_s, 3), "limit_s": round(limit_s, 4), "ours_s": ours_s,
             "speedup_vs_reference": round(reference_s / ours_s, 2), "time_over_limit": round(ours_s / limit_s, 3),
             "reference_greedy_prefix_agreement": round(sum(agree) / len(agree), 3)}
@@ -142,6 +146,7 @@ def run(ctx: Context) -> dict:
     multi = bench_teacher_g(ctx, s["G"], s["n_multi"])
     return {"single_token": single, "multi_token": multi,
             "keys": {"teacher_speedup_vs_reference": multi["speedup_vs_reference"],
+                     "teacher_time_over_generation": multi["time_over_generation"],
                      "teacher_time_over_bare_forward": multi["time_over_limit"],
                      "teacher_speedup_vs_reference_g1": single["speedup_vs_reference"],
                      "teacher_time_over_bare_forward_g1": single["time_over_limit"]}}

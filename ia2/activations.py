@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
+from transformers import DynamicCache
 
-from .hooks import capture_attention_outputs
+from .hooks import capture_attention_outputs, find_attention_blocks
 
 # %% auto #0
-__all__ = ['TeacherConfig', 'left_pad', 'response_positions', 'trim_response', 'TeacherRecord', 'teacher_batch',
-           'teacher_reference', 'store_key', 'collect_teacher']
+__all__ = ['TeacherConfig', 'left_pad', 'response_positions', 'trim_response', 'TeacherRecord', 'Generated', 'greedy_generate',
+           'teacher_batch', 'teacher_reference', 'store_key', 'StoreError', 'read_part', 'collect_teacher']
 
 # %% ../nbs/04_activations.ipynb #a05827e6
 @dataclass(frozen=True)
@@ -98,6 +102,84 @@ def _distribution(logits: torch.Tensor, top_k: int | None) -> tuple[torch.Tensor
     values, indices = probs.topk(top_k, dim=-1)
     return indices, values
 
+# %% ../nbs/04_activations.ipynb #7a1c0e02
+@dataclass
+class Generated:
+    "Greedy responses of a batch of prompts, and (with `capture=True`) what the model did at each response position."
+    responses: list[list[int]]  # per prompt: the response, up to its first EOS or completed stop string (inclusive)
+    activations: list[torch.Tensor] | None = None  # per prompt [layer, G_i, d_model] attention outputs (model dtype)
+    topk_ids: list[torch.Tensor] | None = None  # per prompt [G_i, k] most likely next tokens (None: full vocabulary)
+    probs: list[torch.Tensor] | None = None  # per prompt [G_i, k] their probabilities, or [G_i, vocab]
+
+def _ends(tokens: list[int], tokenizer, eos: set[int], stop_strings: tuple[str, ...], tail: int) -> bool:
+    "Whether the last token of `tokens` finishes the response (an EOS, or it completes a stop string)."
+    if tokens[-1] in eos: return True
+    return bool(stop_strings) and any(s in tokenizer.decode(tokens[-tail:]) for s in stop_strings)
+
+@torch.no_grad()
+def greedy_generate(
+    model,  # a causal LM (base or PEFT-wrapped)
+    tokenizer,  # its tokenizer, with a pad token
+    prompt_ids: list[list[int]],  # token ids per prompt (batched together; sort them by length beforehand)
+    max_new_tokens: int,  # generation limit G
+    stop_strings: tuple[str, ...] = ("\n\n",),  # a response ends once its text contains one of these
+    capture: bool = False,  # keep the attention outputs and next-token distributions at the producing positions
+    top_k: int | None = 10,  # with capture: keep the top-k distribution; None keeps the full vocabulary
+) -> Generated:
+    "Greedy responses with a KV cache; finished rows leave the batch; optionally the teacher's captures on the way."
+    if max_new_tokens < 1: raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in left_pad(prompt_ids, tokenizer.pad_token_id).items()}
+    ids, mask, positions = batch["input_ids"], batch["attention_mask"], batch["position_ids"]
+    config_eos = model.generation_config.eos_token_id
+    eos = {tokenizer.eos_token_id, *([config_eos] if isinstance(config_eos, int) else (config_eos or []))} - {None}
+    suppress = list(model.generation_config.suppress_tokens or [])
+    tail = max((len(s.encode()) for s in stop_strings), default=0) + 4  # tokens enough to hold any stop string
+    rows = list(range(len(prompt_ids)))  # batch row -> prompt index, for the rows still generating
+    out = Generated([[] for _ in rows], *([[[] for _ in rows] for _ in range(3)] if capture else [None] * 3))
+    blocks = find_attention_blocks(model) if capture else []
+    step_acts: list[torch.Tensor | None] = [None] * len(blocks)
+
+    def keep_last(layer, module, args, output):  # the position that produces the next token: the last column
+        step_acts[layer] = (output[0] if isinstance(output, tuple) else output)[:, -1].detach()
+
+    cache = DynamicCache(config=model.config) if max_new_tokens > 1 else None  # G = 1: one forward, nothing to cache
+    handles = [block.register_forward_hook(partial(keep_last, i)) for i, block in enumerate(blocks)]
+    try:
+        for _ in range(max_new_tokens):
+            last = torch.tensor([ids.shape[1] - 1], device=device)  # an index, not `1` (see ia2.evaluation)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                           use_cache=cache is not None, logits_to_keep=last).logits[:, -1].float()  # [rows, vocab]
+            if capture:
+                acts = torch.stack(step_acts, 1)  # [rows, layer, d_model]
+                topk_ids, probs = _distribution(logits, top_k)
+            if suppress: logits[:, suppress] = float("-inf")
+            tokens = logits.argmax(-1)
+            keep = []
+            for r, (row, token) in enumerate(zip(rows, tokens.tolist())):
+                out.responses[row].append(token)
+                if capture:
+                    out.activations[row].append(acts[r])
+                    out.probs[row].append(probs[r])
+                    if topk_ids is not None: out.topk_ids[row].append(topk_ids[r])
+                if not _ends(out.responses[row], tokenizer, eos, stop_strings, tail): keep.append(r)
+            if not keep: break
+            if len(keep) < len(rows):  # finished rows leave the batch, and the cache
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                tokens, mask, positions = tokens[index], mask[index], positions[index]
+                rows = [rows[r] for r in keep]
+            ids = tokens.unsqueeze(1)
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+    finally:
+        for handle in handles: handle.remove()
+    if capture:
+        out.activations = [torch.stack(a, 1) for a in out.activations]  # [layer, G_i, d_model]
+        out.probs = [torch.stack(p) for p in out.probs]
+        out.topk_ids = None if top_k is None else [torch.stack(t) for t in out.topk_ids]
+    return out
+
 # %% ../nbs/04_activations.ipynb #f460b8fb
 @torch.no_grad()
 def teacher_batch(
@@ -106,41 +188,16 @@ def teacher_batch(
     prompts: list[str],  # ICL prompts: demonstrations + query
     config: TeacherConfig = TeacherConfig(),  # generation and storage settings
 ) -> list[TeacherRecord]:
-    "Responses, attention outputs and next-token distributions of the teacher for `prompts`."
-    device = next(model.parameters()).device
+    "Responses, attention outputs and next-token distributions of the teacher for `prompts`, captured while generating."
     prompt_ids = tokenizer(list(prompts))["input_ids"]  # one batched call
-    if config.max_new_tokens == 1:
-        responses, sequences = None, prompt_ids
-    else:
-        enc = {k: v.to(device) for k, v in left_pad(prompt_ids, tokenizer.pad_token_id).items() if k != "position_ids"}
-        out = model.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=False,
-                             stop_strings=list(config.stop_strings) or None, tokenizer=tokenizer,
-                             pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
-        new_tokens = out[:, enc["input_ids"].shape[1]:].tolist()
-        responses = [trim_response(t, tokenizer, config.stop_strings) for t in new_tokens]
-        sequences = [p + r for p, r in zip(prompt_ids, responses)]
-    batch = {k: v.to(device) for k, v in left_pad(sequences, tokenizer.pad_token_id).items()}
-    width = batch["input_ids"].shape[1]
-    lengths = [1] * len(prompts) if responses is None else [len(r) for r in responses]
-    # single-token: the last column itself produces the response (the prompt has no response appended)
-    positions, mask = response_positions(lengths, width + (responses is None))
-    positions = positions.to(device)
-    keep = max(lengths) + (responses is not None)
-    with capture_attention_outputs(model, positions) as capture:
-        logits = model(**batch, logits_to_keep=keep, use_cache=False).logits  # [batch, keep, vocab]; no KV cache to fill
-    acts = capture.stack()  # [batch, layer, G_max, d_model]
-    window = positions - (width - keep)  # response positions inside the kept logits
-    step_logits = logits.gather(1, window.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))  # [batch, G_max, vocab]
-    topk_ids, probs = _distribution(step_logits, config.top_k)
-    if responses is None: responses = step_logits[:, 0].argmax(-1, keepdim=True).tolist()
-    # one device-to-host copy per tensor, then per-row slices (cloned: each record owns its storage)
-    acts, probs = acts.to(getattr(torch, config.activation_dtype)).cpu(), probs.cpu()
-    topk_ids = None if topk_ids is None else topk_ids.cpu()
-    return [TeacherRecord(response_ids=torch.tensor(responses[row], dtype=torch.long),
-                          activations=acts[row, :, :g].clone(),
-                          topk_ids=None if topk_ids is None else topk_ids[row, :g].clone(),
-                          probs=probs[row, :g].clone())
-            for row, g in enumerate(lengths)]
+    out = greedy_generate(model, tokenizer, prompt_ids, config.max_new_tokens, config.stop_strings, capture=True,
+                          top_k=config.top_k)
+    dtype = getattr(torch, config.activation_dtype)
+    return [TeacherRecord(response_ids=torch.tensor(out.responses[row], dtype=torch.long),
+                          activations=out.activations[row].to(dtype).cpu(),
+                          topk_ids=None if out.topk_ids is None else out.topk_ids[row].cpu(),
+                          probs=out.probs[row].cpu())
+            for row in range(len(prompts))]
 
 # %% ../nbs/04_activations.ipynb #ceadcea5
 @torch.no_grad()
@@ -179,8 +236,23 @@ def store_key(
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 # %% ../nbs/04_activations.ipynb #f9d1b4c5
+class StoreError(ValueError):
+    "A store part that cannot be trusted: unreadable safetensors, or content that does not match its sha256."
+    def __init__(self, path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+def _part_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    "sha256 over the names, dtypes, shapes and bytes of a part's tensors, in name order."
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
 def _save_part(records: list[TeacherRecord], path: Path):
-    "Write one batch of records atomically as a safetensors file."
+    "Write one batch of records atomically as a safetensors file, its sha256 in the metadata."
     tensors = {}
     for i, r in enumerate(records):
         tensors[f"{i}.response_ids"], tensors[f"{i}.activations"], tensors[f"{i}.probs"] = r.response_ids, r.activations, r.probs
@@ -188,18 +260,28 @@ def _save_part(records: list[TeacherRecord], path: Path):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={"records": str(len(records))})
+        save_file(tensors, tmp, metadata={"records": str(len(records)), "sha256": _part_checksum(tensors)})
+        mask = os.umask(0); os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; others sharing the store must read it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-def _load_part(path: Path) -> list[TeacherRecord]:
-    "Read the records of one part file."
-    tensors = load_file(path)
+def read_part(path: Path) -> list[TeacherRecord]:
+    "The records of one part file, checked against the sha256 in its metadata; a `StoreError` naming the file if it fails."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata, tensors = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as error:  # safetensors raises its own error type (truncated header, short data)
+        raise StoreError(path, f"not a readable safetensors file ({type(error).__name__}: {error})") from None
+    if "sha256" not in metadata: raise StoreError(path, "has no sha256 in its metadata (written before parts had checksums)")
+    if _part_checksum(tensors) != metadata["sha256"]: raise StoreError(path, "its tensors do not match their sha256: the file was changed")
     count = len({k.split(".")[0] for k in tensors})
     return [TeacherRecord(tensors[f"{i}.response_ids"], tensors[f"{i}.activations"], tensors.get(f"{i}.topk_ids"),
                           tensors[f"{i}.probs"]) for i in range(count)]
+
 
 # %% ../nbs/04_activations.ipynb #1f5dcb6c
 def collect_teacher(
@@ -210,23 +292,33 @@ def collect_teacher(
     store: str | Path,  # root folder of the activation store
     model_fingerprint: str,  # identifies the weights (see `ia2.models.weights_fingerprint`)
     progress: bool = True,  # show a progress bar
+    desc: str = "teacher",  # the progress bar's label, e.g. "teacher · SST-2 · N=4"
 ) -> list[TeacherRecord]:
     "Teacher records for `prompts`, read from the store when present, else computed (resuming) and stored."
     if not prompts: raise ValueError("no prompts given; pass one ICL prompt per training query")
     folder = Path(store) / store_key(model_fingerprint, prompts, config)
     folder.mkdir(parents=True, exist_ok=True)
     starts = list(range(0, len(prompts), config.batch_size))
-    bar = tqdm(starts, desc="teacher", unit="batch", disable=not progress, leave=False)
-    computed = {}  # parts made now are returned as computed, not read back
+    bar = tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)
+    records = {}  # start -> the part's records, read back (checked) or computed now
     for start in bar:
         part = folder / f"part-{start:06d}.safetensors"
-        if part.exists(): continue
-        computed[start] = teacher_batch(model, tokenizer, prompts[start:start + config.batch_size], config)
-        _save_part(computed[start], part)
+        if part.exists():
+            try:
+                records[start] = read_part(part); continue
+            except StoreError as damaged:  # never overwritten in place: kept beside for inspection, then recomputed
+                aside = part.with_name(f"{part.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+                try: os.replace(part, aside)
+                except FileNotFoundError: pass  # another process moved it aside first
+                logging.getLogger("ia2").warning(f"{damaged}; moved to {aside.name} and recomputing it")
+        records[start] = teacher_batch(model, tokenizer, prompts[start:start + config.batch_size], config)
+        _save_part(records[start], part)
     manifest = folder / "manifest.json"
     if not manifest.exists():
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, f, indent=2)
+        mask = os.umask(0); os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, manifest)
-    return [r for start in starts for r in computed.get(start) or _load_part(folder / f"part-{start:06d}.safetensors")]
+    return [r for start in starts for r in records[start]]

@@ -19,7 +19,7 @@ import yaml
 
 from .config import CellConfig, GridError, check_value, load_grid
 from .experiments import grid_status, in_shard, parse_shard, run_grid
-from .records import METHOD_ORDER, RecordError, read_record, read_records, records_frame, write_json_atomic
+from .records import METHOD_ORDER, RecordError, provenance_problems, read_record, read_records, records_frame, write_json_atomic
 from .shipped import grid_file, shipped_grids
 
 logger = logging.getLogger("ia2")
@@ -127,18 +127,30 @@ def _run(args) -> int:
     return 1 if counts["failed"] else 0
 
 def verify_grid(grid) -> list[str]:
-    "Every damaged record or adapter of a grid, as a line saying what is wrong and what will be done."
-    from safetensors import safe_open
+    "Every damaged record, adapter and teacher-store part of a grid, and its converted models, each as a line saying what is wrong and what will be done."
+    from ia2.activations import StoreError, read_part
+    from ia2.experiments import adapter_problem
+    from ia2.models import BUILTIN_MODELS, cache_dir, cached_model_problem
     problems = []
     for record_path in sorted(Path(grid.folder).rglob("*.json")):
         if record_path.name.startswith(".") or "adapters" in record_path.relative_to(grid.folder).parts: continue
-        try: read_record(record_path)
-        except RecordError as error: problems.append(f"damaged: {error} -> the cell will be recomputed")
-    for weights in sorted(Path(grid.folder).rglob("adapter_model.safetensors")):
-        try:
-            with safe_open(str(weights), "pt") as f: [f.get_tensor(k) for k in f.keys()]
-        except Exception as error:
-            problems.append(f"damaged: {weights}: {type(error).__name__}: {error} -> delete it and its cell's record to recompute")
+        try: record = read_record(record_path)
+        except RecordError as error:
+            problems.append(f"damaged: {error} -> " + ("the next `ia2 run` retries the cell" if record_path.name.endswith(".failed.json")
+                                                        else "the next `ia2 run` moves it aside and recomputes the cell"))
+            continue
+        for method in record.get("adapters", {}) if "error" not in record else ():
+            problem = adapter_problem(grid, record, method)
+            if problem is not None:
+                problems.append(f"damaged: {problem} -> sequences that start from it train from scratch; delete "
+                                f"{record_path} to recompute the cell and its adapter")
+    store = Path(grid.settings.store or cache_dir() / "activations")
+    for part in sorted(store.glob("*/part-*.safetensors")):
+        try: read_part(part)
+        except StoreError as error: problems.append(f"damaged: {error} -> the next cell that needs it moves it aside and recomputes it")
+    for model in grid.models:
+        problem = cached_model_problem(model) if model in BUILTIN_MODELS else None
+        if problem is not None: problems.append(f"damaged: {problem} -> the next load moves it aside and converts the model again")
     return problems
 
 def _status(args) -> int:
@@ -155,7 +167,7 @@ def _status(args) -> int:
         logger.info(f"DAMAGED {row.cell_id}: {row.error}")
     if args.verify:
         problems = verify_grid(grid)
-        logger.info("\n".join(problems) if problems else "verify: every record and adapter passes its check")
+        logger.info("\n".join(problems) if problems else "verify: every record, adapter, store part and converted model passes its check")
         return 1 if problems else 0
     return 0
 
@@ -211,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="done / failed / pending / running / waiting cells of a grid")
     status.add_argument("grid", help="a grid YAML file or a shipped grid's name")
     status.add_argument("--shard", default="0/1", help="only shard i of k")
-    status.add_argument("--verify", action="store_true", help="also check every record and adapter against its checksum")
+    status.add_argument("--verify", action="store_true",
+                        help="also check every record, adapter, teacher-store part and converted model against its checksum")
     status.set_defaults(handler=_status)
     table = commands.add_parser("table", help="mean (std) over runs at the selected learning rate")
     table.add_argument("grid", help="a grid YAML file or a shipped grid's name")

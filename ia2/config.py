@@ -5,6 +5,7 @@
 # %% ../nbs/10b_config.ipynb #bb42a1fa
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import re
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .tasks import get_task
+from .tasks import Task, get_task, register_task
 from .trainers import METHODS, AdapterSettings, method_id
 
 # %% auto #0
@@ -46,6 +47,9 @@ def check_value(value, hint, where: str):
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     wrong = lambda: TypeError(f"{where} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")
     if hint is Any: return value
+    if hint is collections.abc.Callable or origin is collections.abc.Callable:
+        if not callable(value): raise TypeError(f"{where} must be a Python callable (not expressible in YAML), got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None:
             if type(None) in args: return None
@@ -244,6 +248,10 @@ def grid_from_mapping(raw: dict, base: Path = Path("."), source: str | None = No
     raw = {"results": GridSpec.__dataclass_fields__["results"].default, **raw}  # the results folder sits beside the file
     for key in ("results", "store", "data_dir"):
         if isinstance(raw.get(key), str): raw[key] = str(Path(base) / raw[key])
+    if isinstance(raw.get("tasks"), (list, dict)):  # a task may be defined inline, as the keys of an ia2.Task
+        entries = raw["tasks"] if isinstance(raw["tasks"], list) else [raw["tasks"]]
+        raw["tasks"] = [register_task(build_dataclass(Task, e, f"tasks[{i}]")).name if isinstance(e, dict) else e
+                        for i, e in enumerate(entries)]
     hints = typing.get_type_hints(GridSpec)
     spec = {"name": check_value(raw.pop("name"), str, "name"), "source": source}
     for key in (*SWEEPS, "search_runs"):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .activations import left_pad, trim_response
+from .activations import greedy_generate, left_pad
 from .data import build_icl_prompt
 from .losses import sft_loss
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
@@ -131,22 +131,21 @@ def generate_responses(
     prompts: list[str],  # full prompts
     max_new_tokens: int,  # generation limit
     stop_strings: tuple[str, ...] = ("\n\n",),  # end a response at these strings
-    batch_size: int = 8,  # prompts per generate call
+    batch_size: int = 8,  # prompts per batch
     progress: bool = True,  # show a progress bar
+    desc: str = "generating",  # the progress bar's label, e.g. "IA2→SFT · GSM8K"
 ) -> tuple[list[str], dict]:  # responses in prompt order, and {'tokens', 'seconds', 'tokens_per_second'}
-    "Greedy responses to `prompts`, batched with left padding and the KV cache."
+    "Greedy responses to `prompts`: batches of similar token length, KV cache, finished rows leave their batch."
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    responses, generated, start = [""] * len(prompts), 0, time.perf_counter()
-    for first in tqdm(range(0, len(prompts), batch_size), desc="generating", unit="batch", disable=not progress, leave=False):
+    if not prompts: raise ValueError("no prompts to answer; pass at least one")
+    start = time.perf_counter()
+    encoded = tokenizer(list(prompts))["input_ids"]  # one batched call
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    responses, generated = [""] * len(prompts), 0
+    for first in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
         rows = order[first:first + batch_size]
-        batch = left_pad([tokenizer(prompts[i])["input_ids"] for i in rows], tokenizer.pad_token_id)
-        batch = {k: v.to(device) for k, v in batch.items() if k != "position_ids"}
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stop_strings) or None,
-                             tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
-        for row, tokens in zip(rows, out[:, batch["input_ids"].shape[1]:].tolist()):
-            response = trim_response(tokens, tokenizer, stop_strings)
+        out = greedy_generate(model, tokenizer, [encoded[i] for i in rows], max_new_tokens, tuple(stop_strings))
+        for row, response in zip(rows, out.responses):
             generated += len(response)
             responses[row] = tokenizer.decode(response, skip_special_tokens=True)
     seconds = time.perf_counter() - start
@@ -162,12 +161,13 @@ def evaluate_multi_token(
     batch_size: int = 8,  # prompts per generate call
     max_new_tokens: int | None = None,  # generation limit (default: the task's)
     progress: bool = True,  # show a progress bar
+    desc: str = "generating",  # the progress bar's label, e.g. "ICL · GSM8K · 1 demo"
 ) -> dict:
     "Accuracy, unparsable fraction, fallback rate and throughput of greedy generation on a multi-token task."
     if not task.multi_token: raise ValueError(f"task {task.name!r} is single-token; use evaluate_single_token")
     prompts = query_prompts(queries, demonstrations)
     responses, speed = generate_responses(model, tokenizer, prompts, max_new_tokens or task.max_new_tokens,
-                                          batch_size=batch_size, progress=progress)
+                                          batch_size=batch_size, progress=progress, desc=desc)
     checks = [check_answer(task, r, q.answer) for r, q in zip(responses, queries)]
     return {"accuracy": float(np.mean([c["correct"] for c in checks])),
             "no_answer": float(np.mean([c["parsed"] is None for c in checks])),

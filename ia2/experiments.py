@@ -34,7 +34,7 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'METHOD_RANK', 'GridCell', 'cell_files', 'cell_config', 'grid_cells', 'chosen_learning_rates', 'grid_status',
-           'in_shard', 'parse_shard', 'run_one', 'check_writable', 'run_grid']
+           'in_shard', 'parse_shard', 'adapter_problem', 'run_one', 'check_writable', 'run_grid']
 
 # %% ../nbs/10_experiments.ipynb #b0b118ae
 @dataclass(frozen=True)
@@ -181,14 +181,49 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, k
 
 # %% ../nbs/10_experiments.ipynb #7dd78642
-def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
-    "The finished first phase of a sequential method, when the grid holds it as a cell of its own."
+def _adapter_checksums(grid: GridSpec, cell: GridCell, methods) -> dict[str, dict]:
+    "Path (relative to the grid folder) and sha256 of the saved adapter of each trained method of a cell."
+    out, mask = {}, os.umask(0)
+    os.umask(mask)
+    for method in methods:
+        folder = cell_files(grid, cell).training(method)
+        for path in folder.rglob("*"):  # safetensors writes private files: give them the umask's mode, as records have
+            if path.is_file(): path.chmod(0o666 & ~mask)
+        weights = folder / "adapter" / "adapter_model.safetensors"
+        with open(weights, "rb") as f: out[method] = {"path": str(weights.relative_to(grid.folder)),
+                                                      "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
+    return out
+
+def adapter_problem(grid: GridSpec, record: dict, method: str) -> str | None:
+    "Why the adapter a record saved for `method` cannot be reused (missing, changed, unrecorded), or None when it matches."
+    saved = record.get("adapters", {}).get(method)
+    if saved is None: return f"the record {record['id']} holds no checksum of its {method} adapter (written before adapters had one)"
+    weights = Path(grid.folder) / saved["path"]
+    if not weights.is_file(): return f"{weights} is missing"
+    with open(weights, "rb") as f:
+        if hashlib.file_digest(f, "sha256").hexdigest() != saved["sha256"]:
+            return f"{weights} does not match the sha256 its record {record['id']} holds: it was changed or truncated"
+    return None
+
+def _twin(cell: GridCell) -> GridCell | None:
+    "The cell of a sequential method's first phase (ia2 for ia2-sft), whose adapter it starts from; None for others."
     phases = METHODS.get(cell.method, ())
-    if len(phases) < 2: return {}
-    twin = GridCell(cell.model, cell.task, cell.n, phases[0], cell.adapter, cell.learning_rate, cell.run)
+    if len(phases) < 2: return None
+    return GridCell(cell.model, cell.task, cell.n, phases[0], cell.adapter, cell.learning_rate, cell.run)
+
+def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
+    "The finished first phase of a sequential method, when the grid holds it as a cell of its own and its adapter passes its check."
+    twin = _twin(cell)
+    if twin is None: return {}
+    phases = METHODS[cell.method]
     paths = cell_files(grid, twin)
-    folder = paths.training(phases[0])
-    return {phases[0]: folder} if _read_or_none(paths.record) is not None and (folder / "training.json").exists() else {}
+    folder, record = paths.training(phases[0]), _read_or_none(paths.record)
+    if record is None or not (folder / "training.json").exists(): return {}
+    problem = adapter_problem(grid, record, phases[0])
+    if problem is not None:
+        logger.warning(f"{problem}; {cell.cell_id} trains its {phases[0]} phase from scratch instead of reusing it")
+        return {}
+    return {phases[0]: folder}
 
 def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = False) -> dict:
     "Run one cell and return its record."
@@ -203,7 +238,8 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = F
             "protocol": config.protocol, "results": rows.to_dict("records"), **details,
             "dtype": str(next(model.parameters()).dtype),
             "warnings": sorted({str(w.message) for w in caught if "distil" in str(w.message)}),
-            "reused": {k: str(v.relative_to(grid.folder)) for k, v in prior.items()}, "seconds": round(time.perf_counter() - start, 1),
+            "reused": {k: str(v.relative_to(grid.folder)) for k, v in prior.items()},
+            "adapters": _adapter_checksums(grid, cell, config.trained), "seconds": round(time.perf_counter() - start, 1),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": environment()}
 
 # %% ../nbs/10_experiments.ipynb #0cc3a516
@@ -242,6 +278,7 @@ def _compute(grid: GridSpec, cell: GridCell, load, progress: bool) -> str:
             except RecordError as damaged:
                 _set_aside(paths.record, damaged.reason)
         write_json_atomic(_owner(), paths.lock.with_suffix(".owner"), checksum=False)
+        logger.info(f"computing {cell.cell_id} (pid {os.getpid()} on {socket.gethostname()})")
         if paths.adapters.exists():
             import shutil
             shutil.rmtree(paths.adapters)  # leftovers of an interrupted attempt (ours to delete: we hold the lock)
@@ -289,7 +326,9 @@ def run_grid(
     bar = tqdm(total=len(todo()), desc=f"grid {grid.name}", unit="cell", disable=not progress)
     while max_cells is None or counts["finished"] + counts["failed"] < max_cells:
         pending = todo()
-        runnable = [c.cell for c in pending if c.cell is not None and c.cell_id not in done_here and c.state != "running"]
+        running = {c.cell_id for c in pending if c.state == "running"}
+        runnable = [c.cell for c in pending if c.cell is not None and c.cell_id not in done_here and c.state != "running"
+                    and getattr(_twin(c.cell), "cell_id", None) not in running]  # a sequence waits for its first phase's cell
         if not runnable:
             if any(c.state == "running" for c in pending):  # another runner holds cells that may unlock ours
                 time.sleep(wait_seconds); continue

@@ -101,12 +101,12 @@ def provenance(
 ) -> str:
     "One sentence saying which models, N, adapters, runs and selection produced a summary."
     runs = summary[summary.method != "base"].groupby("method").runs.agg(["min", "max"])
-    runs = ", ".join(f"{m} {r['min']}" + (f"–{r['max']}" if r["max"] != r["min"] else "")
+    runs = ", ".join(f"{METHOD_LABELS[m]} {r['min']}" + (f"–{r['max']}" if r["max"] != r["min"] else "")
                      for m, r in runs.reindex([m for m in METHOD_ORDER if m in runs.index]).iterrows())
     adapters = sorted(set(summary.adapter) - {"-"})
     tried = ""
     if "learning_rates_tried" in summary:
-        tried = "; learning rates tried: " + ", ".join(f"{m} {{{r}}}" for m, r in summary.groupby("method", sort=False)
+        tried = "; learning rates tried: " + ", ".join(f"{METHOD_LABELS[m]} {{{r}}}" for m, r in summary.groupby("method", sort=False)
                                                        .learning_rates_tried.first().items() if r)
     how = ("chosen on the evaluation rows, as the paper's scripts do (this selects on the test set)" if by == "paper"
            else "chosen on dev accuracy (ties: dev NLL)")

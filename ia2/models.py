@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
            'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'adapters_disabled',
-           'prepare_builtin_model', 'default_dtype', 'load_model']
+           'prepare_builtin_model', 'cached_model_problem', 'default_dtype', 'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,22 +34,66 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or Path.home()/'.cache'/'ia2').expanduser()
 
 # %% ../nbs/02_models.ipynb #acf3e032
+_CHECKSUMS = 'ia2_checksums.json'  # sha256 and size of every other file of a cached folder, written as it is completed
+
+def _file_sha256(path: Path) -> str:
+    with path.open('rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+
+def _umask_mode(base: int) -> int:
+    mask = os.umask(0); os.umask(mask)
+    return base & ~mask
+
 @contextmanager
 def _atomic_dir(dest: Path,  # the directory to create
                 marker: str,  # a file the block writes last: its presence in `dest` means `dest` is complete
                ):
-    "Yield a fresh temporary directory beside `dest` that becomes `dest` when the block succeeds."
+    "Yield a fresh temporary directory beside `dest` that becomes `dest`, with the checksums of its files, when the block succeeds."
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
     try:
         yield tmp
         if not (tmp/marker).is_file(): raise RuntimeError(f"{marker} was not written into {tmp}")
+        files = sorted(p for p in tmp.rglob('*') if p.is_file())
+        for p in files: p.chmod(_umask_mode(0o666))  # some writers (safetensors) make files private
+        (tmp/_CHECKSUMS).write_text(json.dumps({str(p.relative_to(tmp)): {'sha256': _file_sha256(p), 'size': p.stat().st_size}
+                                                for p in files}, indent=1))
         if not (dest/marker).is_file():  # else another process completed `dest` meanwhile: keep theirs
             if dest.exists(): shutil.rmtree(dest)  # an incomplete leftover of an older version
-            tmp.chmod(0o755)  # mkdtemp makes it private
+            tmp.chmod(_umask_mode(0o777))  # mkdtemp makes it private
             os.replace(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
+
+def _cache_problem(folder: Path,  # a folder made by `_atomic_dir`
+                   marker: str,  # its completion marker
+                  ) -> str | None:  # what is wrong, or None when every file matches its checksum
+    "Why a cached folder cannot be trusted: its marker, its checksums, or a file missing, changed or truncated."
+    if not (folder/marker).is_file(): return f"{marker} is missing (an interrupted conversion)"
+    try: expected = json.loads((folder/_CHECKSUMS).read_text())
+    except (OSError, ValueError): return f"{_CHECKSUMS} is missing or unreadable (made before caches had checksums)"
+    for name, want in expected.items():
+        path = folder/name
+        if not path.is_file(): return f"{name} is missing"
+        if path.stat().st_size != want['size']: return f"{name} has {path.stat().st_size:,} bytes, expected {want['size']:,} (truncated or changed)"
+        if _file_sha256(path) != want['sha256']: return f"{name} does not match its sha256 (changed after it was written)"
+    return None
+
+_LOCKS: dict = {}  # one FileLock object per cache, so that nested uses in a process re-enter it
+
+@contextmanager
+def _cache_lock(cache: Path):
+    "Hold the cache's conversion lock; on first entry remove the temporary folders that killed conversions left."
+    from filelock import FileLock
+    import logging
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = _LOCKS.setdefault(str(cache), FileLock(cache/'.ia2-convert.lock'))
+    first = not lock.is_locked
+    with lock:  # released by the operating system if the process dies: a killed converter never blocks the next
+        if first:
+            for stale in [*cache.glob('.gguf-*'), *cache.glob('*/.*.tmp-*')]:
+                shutil.rmtree(stale, ignore_errors=True)
+                logging.getLogger('ia2').warning(f"removed {stale}, the temporary folder of an interrupted conversion")
+        yield
 
 # %% ../nbs/02_models.ipynb #ff65451d
 @dataclass(frozen=True)
@@ -203,14 +248,31 @@ def _resolve_source(name_or_path: str | Path) -> str:
                      f"(e.g. 'Qwen/Qwen3-4B-Base') or a local model directory")
 
 # %% ../nbs/02_models.ipynb #aa26fc4a
+def _cached(folder: Path, marker: str) -> bool:
+    "Whether a cached folder is complete and intact; a damaged one is moved aside (a legacy one removed), saying so."
+    import logging
+    if not folder.exists(): return False
+    problem = _cache_problem(folder, marker)
+    if problem is None: return True
+    log = logging.getLogger('ia2')
+    if problem.startswith(_CHECKSUMS):  # nothing to inspect: it was never checked
+        shutil.rmtree(folder)
+        log.warning(f"{folder}: {problem}; rebuilding it")
+    else:
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(folder, aside)
+        log.warning(f"{folder}: {problem}; moved to {aside} (delete it when done) and rebuilding it")
+    return False
+
 def _builtin_tokenizer_dir(name: str, cache: Path, gguf: Path | None = None) -> Path:
     "The cached tokenizer files of a built-in model, extracted from its GGUF (`gguf` when already at hand) on first use."
     dest = cache/'tokenizers'/name
-    if (dest/'tokenizer_config.json').is_file(): return dest
-    if gguf is None:
-        with _builtin_gguf(_builtin(name), cache) as gguf: return _builtin_tokenizer_dir(name, cache, gguf)
-    with _atomic_dir(dest, 'tokenizer_config.json') as tmp:
-        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
+    with _cache_lock(cache):
+        if _cached(dest, 'tokenizer_config.json'): return dest
+        if gguf is None:
+            with _builtin_gguf(_builtin(name), cache) as gguf: return _builtin_tokenizer_dir(name, cache, gguf)
+        with _atomic_dir(dest, 'tokenizer_config.json') as tmp:
+            AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
     return dest
 
 def _with_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -227,7 +289,13 @@ def load_tokenizer(name_or_path: str | Path,  # built-in name, hub id 'org/name'
     "Load the tokenizer of a model, with a pad token and right padding."
     if name_or_path in BUILTIN_MODELS: source = _builtin_tokenizer_dir(name_or_path, cache_dir())
     else: source = _resolve_source(name_or_path)
-    return _with_pad_token(AutoTokenizer.from_pretrained(source))
+    try:
+        return _with_pad_token(AutoTokenizer.from_pretrained(source))
+    except (OSError, ValueError, TypeError) as error:
+        if not Path(source).is_dir(): raise
+        fix = (f"delete {source} and ia2 rebuilds it from the built-in model" if Path(source).is_relative_to(cache_dir())
+               else "copy the model's tokenizer files (tokenizer.json, tokenizer_config.json) into it")
+        raise OSError(f"no usable tokenizer in {source} ({type(error).__name__}: {error}); {fix}") from error
 
 # %% ../nbs/02_models.ipynb #229a3e22
 TINY_ARCHITECTURES = ('llama', 'qwen2', 'qwen3', 'mistral', 'gemma', 'gemma3_text', 'phi3',
@@ -300,7 +368,7 @@ def adapters_disabled(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapp
         yield model
 
 # %% ../nbs/02_models.ipynb #8083f1ca
-_SOURCE_FILE = 'ia2_source.json'  # written last: its presence marks a complete conversion
+_SOURCE_FILE = 'ia2_source.json'  # written last: its presence marks a complete conversion (and `_CHECKSUMS` its files)
 
 def prepare_builtin_model(name: str,  # a key of `BUILTIN_MODELS`
                           cache: str | Path | None = None,  # cache directory; default `cache_dir()`
@@ -308,7 +376,23 @@ def prepare_builtin_model(name: str,  # a key of `BUILTIN_MODELS`
     "Convert a built-in GGUF model once into a safetensors directory with tokenizer files, and return that directory."
     spec, cache = _builtin(name), Path(cache) if cache is not None else cache_dir()
     dest = cache/'models'/name
-    if (dest/_SOURCE_FILE).is_file(): return dest
+    with _cache_lock(cache):  # one conversion at a time; what a killed one left is removed first
+        if _cached(dest, _SOURCE_FILE): return dest  # every file checked against its sha256, not just the marker
+        _convert_builtin(name, spec, cache, dest)
+    return dest
+
+def cached_model_problem(name: str,  # a key of `BUILTIN_MODELS`
+                         cache: str | Path | None = None,  # cache directory; default `cache_dir()`
+                        ) -> str | None:  # what is wrong, or None when the conversion is intact (or not made yet)
+    "Check a built-in model's converted folder against its checksums without repairing it (for `ia2 status --verify`)."
+    _builtin(name)
+    dest = (Path(cache) if cache is not None else cache_dir())/'models'/name
+    if not dest.exists(): return None
+    problem = _cache_problem(dest, _SOURCE_FILE)
+    return None if problem is None else f"{dest}: {problem}"
+
+def _convert_builtin(name: str, spec: BuiltinModel, cache: Path, dest: Path):
+    "Dequantise the GGUF of `spec` into a safetensors directory at `dest` (atomically, with checksums)."
     with tqdm(total=4, desc=f'converting {name} to safetensors') as steps, _builtin_gguf(spec, cache) as gguf, \
             _atomic_dir(dest, _SOURCE_FILE) as tmp:
         steps.update(1)
@@ -332,7 +416,6 @@ def prepare_builtin_model(name: str,  # a key of `BUILTIN_MODELS`
             name=name, hub_id=spec.hub_id, license=spec.license, gguf_file=spec.gguf_file, gguf_sha256=spec.sha256,
             gguf_size=spec.size, dtype='float32', transformers=transformers.__version__), indent=2))
         steps.update(1)
-    return dest
 
 # %% ../nbs/02_models.ipynb #0ab89100
 def default_dtype(device: str | torch.device = 'cpu',  # where the model will run

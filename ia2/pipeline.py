@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -229,8 +230,17 @@ def train_adapter(
     args = paper_training_arguments(Path(output_dir), learning_rate=config.learning_rate, n_train=len(items["ground_truth"][0]),
                                     seed=config.run, num_train_epochs=config.max_epochs, use_cpu=not torch.cuda.is_available(),
                                     disable_tqdm=not progress, protocol=config.protocol, **config.training_args)
-    return train_method(peft_model, method, items, args, tokenizer.pad_token_id, patience=config.patience,
-                        config={"cell": asdict(config)}, on_phase_end=on_phase_end, completed=completed)
+    with _logs_in(Path(output_dir) / "logs"):
+        return train_method(peft_model, method, items, args, tokenizer.pad_token_id, patience=config.patience,
+                            config={"cell": asdict(config)}, on_phase_end=on_phase_end, completed=completed)
+
+@contextmanager
+def _logs_in(folder: Path):
+    "TensorBoard logs (report_to='tensorboard') in the method's folder, kept after the phases' scratch folders go."
+    if "TENSORBOARD_LOGGING_DIR" in os.environ: yield; return  # the user chose
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder)
+    try: yield
+    finally: os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
 
 # %% ../nbs/10d_pipeline.ipynb #dfd934df
 @dataclass

@@ -22,7 +22,7 @@ from .trainers import METHODS, method_id
 # %% auto #0
 __all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 'record_checksum', 'write_json_atomic',
            'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'read_records', 'records_frame',
-           'select_learning_rates', 'environment']
+           'provenance_problems', 'select_learning_rates', 'environment']
 
 # %% ../nbs/10c_records.ipynb #91eab26b
 def _umask_mode(base: int = 0o666) -> int:
@@ -143,6 +143,22 @@ def records_frame(
                          "adapter": _adapter_label(cell["adapter"]), "dev_accuracy": dev.get("accuracy"),
                          "dev_nll": dev.get("nll"), "cell_id": record["id"]})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10c_records.ipynb #e85668ef
+def provenance_problems(
+    record: dict,  # a cell record
+) -> list[str]:
+    "What is wrong with a record's provenance: missing, or dev/evaluation rows that are also training rows."
+    provenance = record.get("provenance")
+    if not provenance: return ["no provenance (a record from before provenance; see tools/migrate_records.py)"]
+    if "missing" in provenance: return [f"provenance missing: {provenance['missing']}"]
+    train = set(provenance.get("train", {}).get("sha256", []))
+    dev = set(provenance.get("dev", {}).get("sha256", []))
+    problems = [f"{len(train & dev)} dev rows are also training rows"] if train & dev else []
+    for name, rows in provenance.get("eval", {}).items():
+        overlap = (train | dev) & set(rows["sha256"])
+        if overlap: problems.append(f"{len(overlap)} evaluation rows of {name} are also training or dev rows")
+    return problems
 
 # %% ../nbs/10c_records.ipynb #b0bee80a
 GROUP_COLUMNS = ["model", "task", "n", "method", "adapter"]

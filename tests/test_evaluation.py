@@ -81,3 +81,34 @@ def test_adapter_scores_equal_the_unmerged_peft_forward(dtype):
     assert np.array_equal(scores.topk_ids[order], indices.numpy())
     assert np.abs(scores.topk_probs[order] - values.double().numpy()).max() <= tolerance
     assert np.abs(scores.label_probs[order] - probs[:, ids].double().numpy()).max() <= tolerance
+
+
+def _generate_today(model, tokenizer, prompts, max_new_tokens, stop_strings, batch_size):
+    "Greedy responses as `generate_responses` made them before: `model.generate` per batch, then `trim_response`."
+    from ia2.activations import left_pad, trim_response
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    responses = [None] * len(prompts)
+    for first in range(0, len(prompts), batch_size):
+        rows = order[first:first + batch_size]
+        batch = {k: v for k, v in left_pad([tokenizer(prompts[i])["input_ids"] for i in rows], tokenizer.pad_token_id).items()
+                 if k != "position_ids"}
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stop_strings) or None,
+                             tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
+        for row, tokens in zip(rows, out[:, batch["input_ids"].shape[1]:].tolist()):
+            responses[row] = tokenizer.decode(trim_response(tokens, tokenizer, stop_strings), skip_special_tokens=True)
+    return responses
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
+def test_generation_is_token_identical_to_model_generate(arch):
+    from ia2.evaluation import generate_responses
+    model, tokenizer = build_tiny_model(arch, seed=3)
+    prompts = [f"Question:{q}\nAnswer:" for q in ("1+1?", "what is two plus two, in words?", "3*3?", "a longer question "
+               "about a train that leaves at noon?", "5?")]
+    probe = _generate_today(model, tokenizer, prompts[:1], 6, (), 1)[0]
+    stop = probe[len(probe) // 2:len(probe) // 2 + 1] or probe  # a string the model does produce: rows stop at different steps
+    for stop_strings in ((), (stop,)):
+        for batch_size in (2, 5):
+            ours, speed = generate_responses(model, tokenizer, prompts, 10, stop_strings, batch_size, progress=False)
+            assert ours == _generate_today(model, tokenizer, prompts, 10, stop_strings, batch_size), (stop_strings, batch_size)
+        if stop_strings: assert len({len(tokenizer(r)["input_ids"]) for r in ours}) > 1  # some rows left their batch early

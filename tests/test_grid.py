@@ -1,6 +1,6 @@
-"""The grid runner survives SIGKILL: a killed and restarted run ends with the same records as an uninterrupted one."""
+"""The grid runner end to end through the `ia2` command, on a task defined inline in the grid file (no real data):
+SIGKILL mid-cell then restart, accelerate sharding, prompt and prefix adapters, TensorBoard logging."""
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -11,43 +11,54 @@ from pathlib import Path
 
 import pytest
 
-IA2 = shutil.which("ia2", path=str(Path(sys.executable).parent))
-VOLATILE = {"seconds", "finished_at", "environment", "eval_seconds"}  # wall times and versions, nothing computed
+from ia2.config import load_grid
+from ia2.experiments import grid_status, run_grid
 
+IA2 = shutil.which("ia2", path=str(Path(sys.executable).parent))
+WORDS = ["good", "bad", "great", "awful", "fine", "poor", "superb", "dreadful", "nice", "dull"]
 GRID = """
     name: resume
     models: [tiny:llama]
-    tasks: [sst2]
+    tasks:
+      - {{name: tiny_reviews, template: "Text:{{text}}\\nLabel:", label_words: ["0", "1"], data_folder: reviews}}
     n: [4]
-    methods: [base, ICL, sft, ia2, ia2→sft]
+    methods: [base, ICL, sft, ia2, ia2-sft]
     learning_rates: [1.0e-2]
     runs: [0]
     eval_rows: 8
     ood: false
-    max_epochs: 12
+    max_epochs: {epochs}
     batch_size: 4
     similarity_rows: 4
+    data_dir: data
     store: store
 """
 
-pytestmark = pytest.mark.skipif(not os.environ.get("IA2_DATA_DIR"), reason="needs IA2_DATA_DIR (real SST-2 rows)")
+
+def volatile(key: str) -> bool:
+    "Wall times, versions and checksums: nothing computed."
+    return key in {"finished_at", "environment", "sha256", "profile"} or "seconds" in key or key.endswith("per_step")
 
 
-def _grid(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "grid.yaml").write_text(textwrap.dedent(GRID))
+def _grid(folder: Path, epochs: int = 12, **replace) -> Path:
+    (folder / "data" / "reviews").mkdir(parents=True)
+    for split, count in (("train", 40), ("test", 12)):
+        rows = [{"text": f"{WORDS[i % 10]} {split} {i}", "label": int(i % 2 == 0)} for i in range(count)]
+        (folder / "data" / "reviews" / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    text = textwrap.dedent(GRID.format(epochs=epochs))
+    for old, new in replace.items(): text = text.replace(old, new)
+    (folder / "grid.yaml").write_text(text)
     return folder / "grid.yaml"
 
 
 def _run(grid: Path, **kwargs):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([IA2, "run", str(grid), "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen([IA2, "run", str(grid), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
 
 
 def _records(folder: Path) -> dict:
     def strip(value):
-        if isinstance(value, dict): return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        if isinstance(value, dict): return {k: strip(v) for k, v in value.items() if not volatile(k)}
         if isinstance(value, list): return [strip(v) for v in value]
         return value
     return {p.name: strip(json.loads(p.read_text())) for p in sorted((folder / "results" / "resume" / "tiny-llama").glob("*.json"))}
@@ -62,13 +73,13 @@ def test_sigkill_mid_cell_then_restart_gives_the_same_records(tmp_path):
     process = _run(killed)
     victim, deadline = None, time.time() + 900
     while victim is None and time.time() < deadline and process.poll() is None:
-        # the first trained cell whose adapter folder exists but whose record does not is mid-training
-        for folder in sorted((records / "adapters").glob("*_sft_*")) if (records / "adapters").exists() else []:
-            if any(folder.rglob("checkpoint-*")) and not (records / f"{folder.name}.json").exists():
-                victim = folder.name
-                process.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.02)
+        # a trained cell whose owner file exists is being computed: kill the runner a moment into it
+        for owner in sorted(records.glob(".*_sft_*.owner")) if records.exists() else []:
+            time.sleep(0.3)
+            victim = owner.name[1:].removesuffix(".owner")
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
     process.wait(timeout=60)
     assert victim is not None, "the runner finished before it could be killed mid-cell"
     assert not (records / f"{victim}.json").exists()  # killed mid-cell: no record, no partial record
@@ -77,7 +88,7 @@ def test_sigkill_mid_cell_then_restart_gives_the_same_records(tmp_path):
     restart = _run(killed)
     assert restart.wait(timeout=900) == 0, restart.stderr.read()
     done, expected = _records(killed.parent), _records(clean.parent)
-    assert len(expected) == 5 and sorted(done) == sorted(expected)  # base, ICL, sft, ia2, ia2→sft
+    assert len(expected) == 5 and sorted(done) == sorted(expected)  # base, ICL, sft, ia2, ia2-sft
     for name in expected:
         assert done[name] == expected[name], name
 
@@ -85,15 +96,32 @@ def test_sigkill_mid_cell_then_restart_gives_the_same_records(tmp_path):
 def test_accelerate_launch_shards_a_grid_over_processes(tmp_path):
     """`accelerate launch ... ia2 run --shard auto`: each process takes its rank's shard; together they finish the grid."""
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-    grid = _grid(tmp_path / "shared")
-    text = grid.read_text().replace("max_epochs: 12", "max_epochs: 2").replace("methods: [base, ICL, sft, ia2, ia2→sft]",
-                                                                               "methods: [ICL, sft]")
-    grid.write_text(text.replace("n: [4]", "n: [4, 6]"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    grid = _grid(tmp_path / "shared", epochs=2, **{"methods: [base, ICL, sft, ia2, ia2-sft]": "methods: [ICL, sft]",
+                                                   "n: [4]": "n: [4, 6]"})
     subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                     "--mixed_precision", "no", "--dynamo_backend", "no", "--no_python",
-                    IA2, "run", str(grid), "--shard", "auto", "--quiet"], check=True, env=env, timeout=900)
+                    IA2, "run", str(grid), "--shard", "auto", "--quiet"], check=True, timeout=900)
     status = subprocess.run([IA2, "status", str(grid)], capture_output=True, text=True, check=True).stdout
     records = sorted(p.name for p in (grid.parent / "results" / "resume" / "tiny-llama").glob("*.json"))
     assert len(records) == 4, (records, status)  # 2 N x (ICL, sft): every cell once
     assert "FAILED" not in status
+
+
+@pytest.mark.parametrize("kind", ["prompt", "prefix"])
+def test_prompt_and_prefix_adapters_run_through_the_grid(tmp_path, kind):
+    """Prompt and prefix tuning leave the base model untouched: the runner drops them instead of unloading."""
+    grid = load_grid(_grid(tmp_path, epochs=1, **{"methods: [base, ICL, sft, ia2, ia2-sft]": "methods: [sft, ia2, ia2-sft]",
+                                                  "runs: [0]": f"runs: [0]\nadapters: [{{kind: {kind}, num_virtual_tokens: 2}}]"}))
+    assert run_grid(grid, progress=False) == {"finished": 3, "failed": 0}
+    assert (grid_status(grid).state == "done").all()
+
+
+def test_report_to_tensorboard_writes_event_files(tmp_path):
+    grid = load_grid(_grid(tmp_path, epochs=2, **{"methods: [base, ICL, sft, ia2, ia2-sft]": "methods: [ia2-sft]",
+                                                  "store: store": "store: store\ntraining_args: {report_to: tensorboard, logging_steps: 1}"}))
+    assert run_grid(grid, progress=False) == {"finished": 1, "failed": 0}
+    events = list(Path(grid.folder).rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events), "no TensorBoard event files under the grid's folder"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = set().union(*(EventAccumulator(str(e.parent)).Reload().Tags()["scalars"] for e in events))
+    assert any("loss" in t for t in tags), tags

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ia2.experiments import read_records, records_frame
+from ia2.records import read_records, records_frame
 from ia2.figures import selected_cells
 from ia2.stats import bootstrap_gap, collapse_frame, paired_t_mde, paired_tests, run_rows
 from ia2.trainers import method_id

@@ -61,18 +61,23 @@ def _ids(page: Path, cache: dict) -> set[str]:
 def link_errors(page: Path, soup: BeautifulSoup, ids: dict) -> list[str]:
     "Links, images, scripts and stylesheets of `page` that point to no file (or no anchor) of the site."
     errors = []
+    own_ids = {t['id'] for t in soup.find_all(id=True)} | {t['name'] for t in soup.find_all('a', attrs={'name': True})}
     for tag, attr in [('a', 'href'), ('img', 'src'), ('script', 'src'), ('link', 'href'), ('source', 'src')]:
         for element in soup.find_all(tag, attrs={attr: True}):
             url = urlsplit(element[attr])
             if url.scheme in ('http', 'https', 'mailto', 'data', 'javascript'):
                 continue  # external: not part of the site
+            if not url.scheme and not url.path:  # an anchor on this page
+                if url.fragment and url.fragment not in own_ids and not url.fragment.startswith('__'):
+                    errors.append(f"<a href={element[attr]!r}>: no element with id {url.fragment!r} on this page")
+                continue
             if url.scheme == 'file':
                 target = Path(unquote(url.path))
             elif url.scheme:
                 errors.append(f"{element[attr]!r}: unexpected URL scheme")
                 continue
             else:
-                target = (page.parent/unquote(url.path)).resolve() if url.path else page
+                target = (page.parent/unquote(url.path)).resolve()
             if target.is_dir():
                 target = target/'index.html'
             if not target.is_relative_to(SITE.resolve()) or not target.is_file():
