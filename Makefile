@@ -86,7 +86,7 @@ paper-quick: install
 
 # The CPU reproduction grid first (resumable: it skips finished cells), then every artefact.
 paper: install
-	$(BIN)/ia2 run grids/qwen-cpu.yaml
+	$(BIN)/ia2 run qwen-cpu
 	$(MAKE) paper-quick
 
 # paper_figures/ must be what papermill makes of the committed records: tables byte for byte, figures by name.

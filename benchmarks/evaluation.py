@@ -169,7 +169,23 @@ def bench_generation_vs_forward(ctx: Context) -> dict:
     forward_rate = int(full["attention_mask"].sum()) / cost(times["forward"])
     rates = {name: round(n * g / cost(times[name]), 1) for name in fns if name != "forward"}
     same = hf()[:, enc["input_ids"].shape[1]:].tolist() == ours().responses
+    ceiling = matmul_ceiling(lm, n, int(full["attention_mask"].sum()), ctx)
     return {"batch": n, "new_tokens": g, "prompt_tokens": token_lengths(tok, [tok.decode(i) for i in ids]),
             "forward_tokens": int(full["attention_mask"].sum()), "times": times, "new_tokens_per_s": rates,
             "forward_tokens_per_s": round(forward_rate, 1), "token_identical_to_generate": same,
-            "ratios": {name: round(rate / forward_rate, 3) for name, rate in rates.items()}}
+            "ratios": {name: round(rate / forward_rate, 3) for name, rate in rates.items()}, "matmul_ceiling": ceiling}
+
+
+def matmul_ceiling(lm, decode_rows: int, forward_rows: int, ctx: Context) -> dict:
+    """The rate of one of the model's own matrix products (the MLP's up-projection) with `decode_rows` rows (a decode
+    step) and with `forward_rows` rows (the forward): their ratio bounds what any decoding loop can reach against
+    the forward, since both are almost all matrix products."""
+    c = lm.model.config.get_text_config()
+    weight = torch.randn(c.intermediate_size, c.hidden_size, dtype=lm.model.dtype, device=ctx.device)
+    times = {}
+    for rows in (decode_rows, forward_rows):
+        x = torch.randn(rows, c.hidden_size, dtype=lm.model.dtype, device=ctx.device)
+        times[rows] = measure({"mm": lambda: torch.nn.functional.linear(x, weight)}, ctx.device, 20)["mm"]
+    flops = {rows: 2 * rows * c.hidden_size * c.intermediate_size / cost(t) / 1e9 for rows, t in times.items()}
+    return {"shape": [c.hidden_size, c.intermediate_size], "gflops": {str(k): round(v, 1) for k, v in flops.items()},
+            "decode_over_forward": round(flops[decode_rows] / flops[forward_rows], 3)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 METHOD = [
     "- Every measurement warms up once, then takes the median of the profile's repeats; callables compared with each "
     "other run interleaved in each round, so drift of a shared machine hits them alike. GPU times synchronise first.",
-    "- **Teacher**: *ours* is `ia2.activations.collect_teacher` into a fresh temporary store (generation, the hooked "
-    "teacher-forced forward, top-k/full distribution, safetensors write and read back). G=1 keeps the full next-token "
+    "- **Teacher**: *ours* is `ia2.activations.collect_teacher` into a fresh temporary store (greedy generation "
+    "that captures the attention outputs and top-k/full distribution at every step, safetensors write). G=1 keeps the full next-token "
     "distribution and G>1 the top 10, as `ia2.experiments` does. *Reference* is `teacher.reference_teacher`: greedy "
     "decoding without a KV cache, batch 1, one full forward (all positions' logits) per generated token, hooks keeping "
     "the last position's attention outputs. It is batch 1, so its time adds up over prompts: the median per-prompt time "
@@ -18,7 +18,7 @@ METHOD = [
     "- **Training step**: `IA2Trainer.compute_loss` (objective `ia2`, or `sft` on the same collated batch: its loss "
     "path is cross-entropy on the batch's targets), `loss.backward()`, `AdamW.step()`, on one LoRA adapter "
     "(`add_adapter(AdapterSettings())`). Peak memory is the step's own, above the weights and optimizer state.",
-    "- **Single-token evaluation**: `ia2.evaluation.score_next_token` (`logits_to_keep=1`) vs a plain "
+    "- **Single-token evaluation**: `ia2.evaluation.score_next_token` (the last position's logits only) vs a plain "
     "`model(**batch).logits[:, -1]`; the bound compares the last-only peak with the peak of the decoder stack alone "
     "(`model.get_decoder()`, no LM head): the model's own activations.",
     "- **Generation**: `ia2.evaluation.generate_responses` at batch 16 vs the same function at batch 1, tokens/s "
@@ -27,6 +27,20 @@ METHOD = [
     "on the filled store; recompute = the teacher section's time for the same run.",
     "- **Scaling**: `collect_teacher` time for N prompts with a fixed number of demonstrations (so the prompt length "
     "stays fixed), and for growing G.",
+    "- **CPU time**: with one torch thread on a CPU, every ratio is computed from this process's CPU time "
+    "(`time.process_time`), which other jobs on a shared machine do not inflate (they still compete for memory "
+    "bandwidth and caches, which CPU time does not hide); the wall times are in results.json beside them.",
+    "- **Adapter evaluation**: `score_next_token` on the same SST-2 queries, on a copy of the base model and on a copy "
+    "wrapped in LoRA (r=8 on q, k, o; B drawn non-zero, as after training), in bf16 and in float32. The one-batch "
+    "columns time the PEFT forward with `logits_to_keep=1` (what `score_next_token` used before) against the last "
+    "position asked for by index (what it uses now); `repro_frozen_head_bf16.py` reproduces the difference with torch "
+    "alone.",
+    "- **Trainer step**: `train_method` with `paper_training_arguments` (the paper's protocol, N = 4 so one step per "
+    "epoch and a dev evaluation after every step), its `timing`: the phase's CPU time less its dev evaluations, per "
+    "step; against a bare forward + backward of a batch of the same size with the same adapter (no Trainer, no "
+    "optimizer step). Dev evaluation and checkpointing per step are reported beside it, not in the ratio.",
+    "- **Generation vs forward**: new tokens/s of batch-16 greedy decoding (exactly G tokens per row, EOS suppressed) "
+    "against the tokens/s of one bare forward over the same 16 rows at their final length (prompt + G tokens).",
     "- Random weights (`--random-weights`) build the architecture from `config.json` with random initialisation and "
     "the real tokenizer: the same shapes and work, so the same timings; greedy agreement is then meaningless.",
 ]
@@ -170,7 +184,12 @@ def _trainer_step(r, results) -> str:
 def _gen_vs_forward(r, results) -> str:
     v = r["sections"]["evaluation"]["generation_vs_forward"]
     rates = ", ".join(f"`{k}` {x} tokens/s" for k, x in v["new_tokens_per_s"].items())
-    return (f"the bare forward makes {v['forward_tokens_per_s']} tokens/s; {rates}. A decode step multiplies "
+    mm = v.get("matmul_ceiling")
+    ceiling = (f" Measured here: the model's MLP up-projection ({mm['shape'][0]}×{mm['shape'][1]}) runs at "
+               f"{mm['gflops'][str(v['batch'])]} GFLOPS with {v['batch']} rows and {mm['gflops'][str(v['forward_tokens'])]} "
+               f"GFLOPS with {v['forward_tokens']} rows: a ceiling of {mm['decode_over_forward']}× for any decoding loop "
+               "at this batch, below the 0.5 target." if mm else "")
+    return (f"the bare forward makes {v['forward_tokens_per_s']} tokens/s; {rates}.{ceiling} A decode step multiplies "
             f"{v['batch']} rows by every weight matrix, so it reads all the weights from memory for {v['batch']} tokens, "
             f"where the forward reads them once for {v['forward_tokens']}: on a CPU core the decode step's matrix "
             "products are bound by memory bandwidth, not arithmetic, and no decoding loop changes that. The static cache "

@@ -8,7 +8,7 @@ the reference timed on `reference_prompts` prompts. scaling: n_sweep maps G to t
 PROFILES = {
     "quick": {
         "models": ["smollm2-135m"], "device": "cpu", "repeats": 3,
-        "teacher": {"n_single": 4, "n_multi": 4, "G": 64, "demos": 3, "batch_size": 4, "reference_prompts": 1,
+        "teacher": {"n_single": 4, "n_multi": 16, "G": 64, "demos": 3, "batch_size": 16, "reference_prompts": 1,
                     "teacher_batch_only": False},
         "store": {},
         "scaling": {"n_sweep": {1: [2, 4, 8, 16]}, "g_sweep": [1, 8, 32], "g_sweep_N": 2, "demos": 3,
@@ -20,7 +20,7 @@ PROFILES = {
     },
     "qwen": {  # the quick profile's sizes on qwen2.5-coder-0.5b (`--profile qwen --merge` after `make bench`)
         "models": ["qwen2.5-coder-0.5b"], "device": "cpu", "repeats": 3,
-        "teacher": {"n_single": 4, "n_multi": 4, "G": 64, "demos": 3, "batch_size": 4, "reference_prompts": 1,
+        "teacher": {"n_single": 4, "n_multi": 16, "G": 64, "demos": 3, "batch_size": 16, "reference_prompts": 1,
                     "teacher_batch_only": False},
         "store": {},
         "scaling": {"n_sweep": {1: [2, 4, 8]}, "g_sweep": [1, 8], "g_sweep_N": 2, "demos": 3,

@@ -51,10 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--git-commit", help="record this commit where the tree has no .git (a copied working tree)")
     p.add_argument("--report-only", action="store_true", help="rewrite OUT/RESULTS.md from OUT/results.json and stop")
     p.add_argument("--merge", action="store_true",
-                   help="keep the other models' results already in OUT/results.json (e.g. `--profile qwen --merge` after "
-                        "`--profile quick`), so results.json holds both models")
+                   help="keep the results already in OUT/results.json: other models whole, and this run's models' sections "
+                        "it does not rerun (e.g. `--profile qwen --merge` after `--profile quick`: both models in one file)")
     args = p.parse_args(argv)
     if args.full: args.profile = "full"
+    args.sections = [s for s in SECTIONS if s in args.sections]  # training last, whatever order they were given in
     return args
 
 
@@ -71,8 +72,9 @@ def run_model(name: str, args, profile: dict, device: str, dtype, workdir: Path,
     prompts = PromptSet(sst2_examples(data_dir(args.data_dir), 2 * largest + 64))
     result.update({"model": name, "weights": lm.weights, "source": lm.source, "dtype": str(dtype).replace("torch.", ""),
                    "layers": lm.num_layers, "d_model": lm.hidden_size, "vocab": lm.vocab_size,
-                   "parameters": lm.parameters, "load_s": round(time.perf_counter() - start, 1), "sections": {},
-                   "keys": {}, "errors": {}})
+                   "parameters": lm.parameters, "load_s": round(time.perf_counter() - start, 1)})
+    for part in ("sections", "keys", "errors"): result.setdefault(part, {})  # --merge keeps the sections not rerun
+    for section in args.sections: result["errors"].pop(section, None)
     artifacts = {}
     with exact_length(lm.model, lm.tokenizer) as suppressed:
         result["suppressed_token_ids"] = suppressed
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
 
     if args.merge and (out / "results.json").is_file():
         previous = json.loads((out / "results.json").read_text())
-        kept = {m: r for m, r in previous.get("per_model", {}).items() if m not in models}
+        kept = previous.get("per_model", {})  # other models whole; this run's models keep the sections it does not rerun
         results["per_model"].update(kept)
         results["merged_runs"] = previous.get("merged_runs", []) + [
             {"profile": previous.get("profile"), "command": previous.get("command"), "models": list(kept),
@@ -148,7 +150,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ia2-bench-") as workdir:
         for name in models:
-            result = results["per_model"][name] = {}
+            result = results["per_model"].setdefault(name, {})
             try: run_model(name, args, profile, device, dtype, Path(workdir), result, save)
             except Exception as err:  # e.g. the model does not load: record it, go on with the next model
                 traceback.print_exc()

@@ -139,6 +139,9 @@ def verify_grid(grid) -> list[str]:
             problems.append(f"damaged: {error} -> " + ("the next `ia2 run` retries the cell" if record_path.name.endswith(".failed.json")
                                                         else "the next `ia2 run` moves it aside and recomputes the cell"))
             continue
+        if "error" not in record:  # a finished cell, not a failure
+            problems += [f"provenance: {record_path}: {p} -> rerun the cell (delete the record) or migrate it with "
+                         "tools/migrate_records.py" for p in provenance_problems(record)]
         for method in record.get("adapters", {}) if "error" not in record else ():
             problem = adapter_problem(grid, record, method)
             if problem is not None:

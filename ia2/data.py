@@ -46,6 +46,9 @@ def hub_arguments(task: TaskSpec, # a task with a `hub_id`
         raise ValueError(f"{task.name} names no hub dataset (hub_id=None); pass data_dir= or set {DATA_DIR_ENV} "
                          "to a folder with its rows")
     if task.hub_revision == PARQUET_REVISION:  # no card there: each config is a folder
+        if task.hub_config is None:  # without a folder, every config's rows would load as one
+            raise ValueError(f"{task.name} reads {PARQUET_REVISION} of {task.hub_id} but names no hub_config; "
+                             "name the config (the folder of the conversion, e.g. 'default')")
         return dict(path=task.hub_id, data_dir=task.hub_config, revision=PARQUET_REVISION, split=split)
     return dict(path=task.hub_id, name=task.hub_config, revision=task.hub_revision, split=split)
 

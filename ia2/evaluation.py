@@ -204,8 +204,10 @@ def evaluate_method(
         rows.append({"method": method, "eval_task": name, "ood": name != source, **metrics,
                      "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
         top1 = scores.topk_ids[:, 0]
-        predicted = [label_ids.index(t) if t in label_ids else -1 for t in top1.tolist()]  # -1: no label word
-        predictions.append({"method": method, "eval_task": name, "label": labels.tolist(), "prediction": predicted,
+        top1_label = [label_ids.index(t) if t in label_ids else -1 for t in top1.tolist()]  # -1: not a label word
+        predictions.append({"method": method, "eval_task": name, "label": labels.tolist(),
+                            "prediction": np.asarray(scores.label_probs).argmax(1).tolist(),  # the label-set prediction
+                            "top1_label": top1_label,
                             "confidence": top_k_confidence(scores.topk_probs).round(6).tolist(),
                             "correct": top1_correct(top1, label_ids, labels).astype(int).tolist()})
     return rows, predictions

@@ -127,7 +127,7 @@ def chosen_learning_rates(grid: GridSpec) -> dict[tuple, float]:
 def _failure(path: Path) -> str:
     "The error of a failure record (a damaged one says so instead of blocking the grid)."
     try: return str(read_record(path).get("error", "unknown error"))
-    except RecordError as error: return f"(damaged failure record: {error.reason})"
+    except RecordError as error: return f"(damaged failure record {path}: {error.reason}; the cell is retried)"
 
 def _locked(path: Path) -> bool:
     "Whether another process holds the cell's lock."

@@ -5,7 +5,6 @@
 # %% ../nbs/11_figures.ipynb #1b060ffa
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,13 +13,14 @@ import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
 from .records import GROUP_COLUMNS, METHOD_ORDER, select_learning_rates, write_text_atomic
+from .shipped import shipped_file
 from .tasks import get_task
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
-__all__ = ['METRICS', 'COLLAPSE_NOTE', 'PAPER_RESULTS', 'selected_cells', 'summary_table', 'source_eval', 'mean_std',
-           'collapse_mark', 'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'write_table',
-           'plot_vs_n', 'pooled_predictions', 'mean_similarity']
+__all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'mean_std', 'collapse_mark',
+           'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'write_table', 'plot_vs_n',
+           'pooled_predictions', 'mean_similarity']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
 METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
@@ -115,11 +115,9 @@ def provenance(
             f"learning rate {how}.")
 
 # %% ../nbs/11_figures.ipynb #972c6fa0
-PAPER_RESULTS = files("ia2") / "resources" / "paper_results.csv"  # package data; its header says where each number is from
-
 def paper_results() -> pd.DataFrame:
-    "The paper's numbers (`PAPER_RESULTS`) with accuracies as fractions, `ood` set where the evaluation task differs."
-    with PAPER_RESULTS.open(encoding="utf-8") as f: frame = pd.read_csv(f, comment="#")
+    "The paper's numbers (package data `paper_results.csv`) with accuracies as fractions, `ood` set where the evaluation task differs."
+    frame = pd.read_csv(shipped_file("paper_results.csv"), comment="#")  # the file's header says where each number is from
     frame["method"] = frame.method.map(method_id)  # the file spells methods as the paper does ('ia2→sft')
     frame[["accuracy_mean", "accuracy_std"]] /= 100
     frame["ood"] = frame.task != frame.eval_task
@@ -174,23 +172,29 @@ def write_table(
 
 # %% ../nbs/11_figures.ipynb #a550ec04
 def plot_vs_n(
-    summary: pd.DataFrame,  # `summary_table` output
+    frame: pd.DataFrame,  # `ia2.records.records_frame` output: one row per cell and evaluation task
     metric: str,  # e.g. "accuracy" or "ece"
     task: str,  # training task
     eval_task: str,  # evaluation task
+    by: str = "dev",  # learning-rate selection
     title: str = "",  # figure title
 ):
-    "Mean ± std of `metric` against N, one line per method."
-    rows = summary[(summary.task == task) & (summary.eval_task == eval_task) & (summary.n > 0)]
-    if rows.empty: raise ValueError(f"no rows for {task}→{eval_task}; the summary has {sorted(set(zip(summary.task, summary.eval_task)))}")
+    "Mean of `metric` against N, one line per method, with a band of ± its std over runs (ddof=0)."
+    try:
+        import seaborn as sns
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError("plot_vs_n draws with seaborn: pip install 'ia2[figures]' (or seaborn>=0.13)") from error
+    kept = selected_cells(frame, by)
+    kept = kept[(kept.task == task) & (kept.eval_task == eval_task)]
+    rows = kept[kept.n > 0]
+    if rows.empty: raise ValueError(f"no rows for {task}→{eval_task}; the frame has {sorted(set(zip(frame.task, frame.eval_task)))}")
+    order = [METHOD_LABELS[m] for m in METHOD_ORDER if m in set(rows.method)]
+    band = lambda values: (np.mean(values) - np.std(values), np.mean(values) + np.std(values))  # ddof=0, as the tables
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for method in [m for m in METHOD_ORDER if m in set(rows.method)]:
-        r = rows[rows.method == method].sort_values("n")
-        mean, std = r[f"{metric}_mean"].to_numpy(), r[f"{metric}_std"].to_numpy()
-        ax.plot(r.n, mean, marker="o", label=METHOD_LABELS[method])
-        ax.fill_between(r.n, mean - std, mean + std, alpha=0.15)
-    base = summary[(summary.task == task) & (summary.eval_task == eval_task) & (summary.method == "base")]
-    if len(base): ax.axhline(base[f"{metric}_mean"].iloc[0], color="grey", linestyle=":", label="base (no demonstrations)")
+    sns.lineplot(data=rows.assign(method=rows.method.map(METHOD_LABELS)), x="n", y=metric, hue="method", hue_order=order,
+                 estimator="mean", errorbar=band, marker="o", err_kws={"alpha": 0.15}, ax=ax)
+    base = kept[kept.method == "base"]
+    if len(base): ax.axhline(base[metric].mean(), color="grey", linestyle=":", label="base (no demonstrations)")
     ax.set_xscale("log", base=2)
     ax.set(xlabel="N (training examples)", ylabel=metric, title=title or source_eval(task, eval_task, task != eval_task))
     ax.set_xticks(sorted(set(rows.n)), [str(n) for n in sorted(set(rows.n))])

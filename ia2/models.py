@@ -86,6 +86,9 @@ def _cache_lock(cache: Path):
     from filelock import FileLock
     import logging
     cache.mkdir(parents=True, exist_ok=True)
+    if not os.access(cache, os.W_OK):  # a read-only shared cache: nothing is converted or cleaned here; loads still check files
+        yield
+        return
     lock = _LOCKS.setdefault(str(cache), FileLock(cache/'.ia2-convert.lock'))
     first = not lock.is_locked
     with lock:  # released by the operating system if the process dies: a killed converter never blocks the next

@@ -32,15 +32,21 @@ def shipped_grids() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 # %% ../nbs/12a_shipped.ipynb #571693ae
+def _folder_error(path: Path) -> ValueError:
+    inside = sorted(p.name for p in path.glob("*.y*ml"))
+    return ValueError(f"{path} is a folder; give a grid's YAML file" + (f" (it holds {', '.join(inside)})" if inside else ""))
+
 def grid_file(name_or_path: str | Path, # a shipped grid's name ('paper') or the path of a grid YAML file
              ) -> Path:
     "The grid file that `name_or_path` names: a path to a YAML file, or the name of a shipped grid."
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        if path.is_dir(): raise _folder_error(path)
         if not path.is_file():
             raise FileNotFoundError(f"no grid file at {path}; shipped grids (run by name): {', '.join(shipped_grids())}")
         return path
     if str(name_or_path) not in shipped_grids():
+        if path.is_dir(): raise _folder_error(path)
         raise ValueError(f"unknown grid {str(name_or_path)!r}: choose a shipped grid ({', '.join(shipped_grids())}) "
                          "or give the path of a .yaml grid file")
     return shipped_file(f"grids/{name_or_path}.yaml")

@@ -95,7 +95,7 @@ def _stack(runs: list[dict], key: str) -> np.ndarray:
     return np.stack([np.asarray(r[key], dtype=np.float64) for r in runs])  # [runs, rows]
 
 def bootstrap_gap(
-    treated: list[dict],  # per run: {"label", "confidence", "correct"} arrays over the evaluation rows
+    treated: list[dict],  # per run: {"label", "confidence", "correct"} arrays over the evaluation rows (and "row_ids")
     control: list[dict],  # the same runs (same order, same rows) of the control method
     metric: str,  # a key of `GAP_METRICS`
     reps: int = 2000,  # bootstrap replicates
@@ -106,9 +106,10 @@ def bootstrap_gap(
     if metric not in GAP_METRICS: raise ValueError(f"unknown metric {metric!r}; choose one of {list(GAP_METRICS)}")
     if len(treated) != len(control) or len(treated) < 2:
         raise ValueError(f"need the same runs (at least 2) for both methods; got {len(treated)} and {len(control)}")
-    labels = _stack(treated + control, "label")
-    if not (labels == labels[0]).all():
-        raise ValueError("the runs do not share their evaluation rows (labels differ); this bootstrap resamples one "
+    key = "row_ids" if all("row_ids" in r for r in treated + control) else "label"  # older records: labels only
+    rows = _stack(treated + control, key)
+    if not (rows == rows[0]).all():
+        raise ValueError(f"the runs do not share their evaluation rows ({key} differ); this bootstrap resamples one "
                          "set of rows for every run and method, so it needs the same rows in every run")
     f = GAP_METRICS[metric]
     conf_t, corr_t, conf_c, corr_c = (_stack(treated, "confidence"), _stack(treated, "correct"),
@@ -134,7 +135,7 @@ def run_rows(
     method: str,  # method
     by: str = "dev",  # learning-rate selection
     adapter: str | None = None,  # adapter label ("lora-qko-r8"); None: baselines, or the only adapter there is
-) -> dict[int, dict]:  # run -> {"label", "confidence", "correct"}
+) -> dict[int, dict]:  # run -> {"label", "confidence", "correct"} and, where the record has them, "row_ids"
     "Per-row predictions of `method` on `eval_task`, per run, at the selected learning rate."
     kept = selected_cells(frame, by)
     kept = kept[(kept.task == task) & (kept.n == n) & (kept.method.map(method_id) == method_id(method)) & (kept.eval_task == eval_task)]
@@ -144,7 +145,8 @@ def run_rows(
     for cell_id, run in zip(kept.cell_id, kept.run):
         found = [p for p in by_id[cell_id]["predictions"] if method_id(p["method"]) == method_id(method) and p["eval_task"] == eval_task]
         if len(found) != 1: raise ValueError(f"record {cell_id} holds {len(found)} prediction lists for {method} on {eval_task}; expected 1")
-        out[int(run)] = found[0]
+        eval_rows = by_id[cell_id].get("provenance", {}).get("eval", {}).get(eval_task)  # ids of the rows scored
+        out[int(run)] = {**found[0], "row_ids": eval_rows["index"]} if eval_rows else found[0]
     return dict(sorted(out.items()))
 
 # %% ../nbs/11a_stats.ipynb #e9ae5010

@@ -277,7 +277,7 @@ def _virtual_token_count(model) -> int:
 
 # %% ../nbs/06_trainers.ipynb #5c3e7a11
 class DevSchedule(TrainerCallback):
-    "Dev loss at every epoch end too, early stopping on it, and the best trainable weights kept in memory."
+    "Dev loss at every epoch end too, early stopping on it, the best trainable weights kept in memory; times the steps."
     def __init__(self,
                  model,  # the model being trained (its trainable parameters are snapshotted)
                  patience: int = 5,  # evaluations without improvement before stopping
@@ -289,11 +289,26 @@ class DevSchedule(TrainerCallback):
         self.patience, self.protocol = patience, protocol
         self.best_loss, self.best_step, self.best_weights = None, None, None
         self.waited, self.last_evaluated, self.stopped_early = 0, -1, False
+        self.step_seconds = self.step_cpu_seconds = 0.0  # in optimizer steps: data, forward, backward, update
+        self._mark = None
+
+    def _clock(self) -> tuple[float, float]: return time.perf_counter(), time.process_time()
+
+    def _restart(self, *args, **kwargs): self._mark = self._clock()  # after set-up, a dev evaluation or a checkpoint
+    on_train_begin = on_save = _restart
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = self._clock()
+        if self._mark is not None:
+            self.step_seconds += now[0] - self._mark[0]
+            self.step_cpu_seconds += now[1] - self._mark[1]
+        self._mark = now
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if state.global_step != self.last_evaluated: control.should_evaluate = True  # not twice at one step
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self._restart()
         self.last_evaluated, loss = state.global_step, metrics["eval_loss"]
         if self.best_loss is None or loss < self.best_loss:
             self.best_loss, self.best_step, self.waited = loss, state.global_step, 0
@@ -351,12 +366,14 @@ def train_method(
                        "kept_step": schedule.best_step if args.protocol == "best" and schedule.best_step is not None else steps,
                        "dev_curve": curve,
                        "timing": {"seconds": round(seconds, 3), "steps": steps, "train_seconds": round(training, 3),
-                                  "seconds_per_step": round(training / max(steps, 1), 4),
+                                  "step_seconds": round(schedule.step_seconds, 3),
+                                  "seconds_per_step": round(schedule.step_seconds / max(steps, 1), 4),
+                                  "setup_seconds": round(training - schedule.step_seconds, 3),
                                   "eval_seconds": round(trainer.seconds["evaluation"], 3), "evaluations": trainer.evaluations,
                                   "checkpoint_seconds": round(trainer.seconds["checkpoints"], 3),
-                                  # this process's CPU time, the same on a busy machine (checkpoints are in the steps' share)
+                                  # this process's CPU time, which a busy machine does not inflate
                                   "cpu_seconds": round(cpu, 3), "eval_cpu_seconds": round(trainer.seconds["evaluation_cpu"], 3),
-                                  "cpu_seconds_per_step": round((cpu - trainer.seconds["evaluation_cpu"]) / max(steps, 1), 4)}})
+                                  "cpu_seconds_per_step": round(schedule.step_cpu_seconds / max(steps, 1), 4)}})
         if on_phase_end is not None: on_phase_end(objective, model)
     out = Path(args.output_dir)
     clock = time.perf_counter()

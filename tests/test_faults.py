@@ -156,7 +156,7 @@ def test_corrupt_failure_record_does_not_block_the_grid(clean, copy):
     paths.record.unlink()
     paths.failed.write_text('{"error": "Value')  # a failure record cut short
     status = grid_status(copy).set_index("method")
-    assert status.state["ICL"] == "failed" and "damaged failure record" in status.error["ICL"]
+    assert status.state["ICL"] == "failed" and f"damaged failure record {paths.failed}" in status.error["ICL"]
     assert run_grid(copy, progress=False) == {"finished": 1, "failed": 0}
     assert not paths.failed.exists() and records(copy) == clean[1]
 
@@ -210,6 +210,8 @@ def test_wrong_config_is_an_error_naming_the_file_and_the_key(tmp_path, line, er
     with pytest.raises(GridError) as raised:
         load_grid(path)
     assert str(path) in str(raised.value) and error in str(raised.value)
+    path.write_text(textwrap.dedent(GRID))  # the fix the message asks for
+    assert load_grid(path).settings.ood is False and load_grid(path).n == [4]
 
 
 def test_read_only_results_folder_fails_before_any_model_is_loaded(clean, copy, tmp_path):

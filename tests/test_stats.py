@@ -61,7 +61,7 @@ def test_bootstrap_is_deterministic_and_pairs_runs(grid):
     records, frame = grid
     treated = run_rows(records, frame, 4, "sst2", "sst2", "ia2-sft")
     control = run_rows(records, frame, 4, "sst2", "sst2", "sft")
-    assert list(treated) == list(control) == [0, 1, 2]
+    assert list(treated) == list(control) == [0, 1, 2] and len(treated[0]["row_ids"]) == 200  # migrated records carry row ids
     a = bootstrap_gap(list(treated.values()), list(control.values()), "accuracy", reps=400, seed=3)
     b = bootstrap_gap(list(treated.values()), list(control.values()), "accuracy", reps=400, seed=3)
     assert a == b and np.isclose(a["gap"], 0.043333333) and a["low"] < 0 < a["high"]

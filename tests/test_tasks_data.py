@@ -178,7 +178,7 @@ def test_hub_is_the_default(monkeypatch):
     monkeypatch.setattr(ia2_data, "load_dataset", fake_load_dataset)
     assert resolve_data_dir() is None
     assert len(load_split("gsm8ks", "test")) == 1
-    assert calls == [(("apple/GSM-Symbolic", "main"), {"split": "test"})]
+    assert calls == [((), {"path": "apple/GSM-Symbolic", "name": "main", "revision": None, "split": "test"})]
 
 
 def test_smollm2_tokenizes_every_label_set():

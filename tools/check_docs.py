@@ -135,7 +135,7 @@ def main():
     shots = SITE/'screenshots'
     shots.mkdir(exist_ok=True)
     for page, name in SCREENSHOTS.items():
-        run_chromium(SITE/page, f'--screenshot={shots/name}', '--window-size=1280,1800')
+        run_chromium(SITE/page, f'--screenshot={shots/name}', '--window-size=1280,3000')
         if not (shots/name).exists() or (shots/name).stat().st_size < 10_000:
             failures.setdefault(SITE/page, []).append(f"no usable screenshot at {(shots/name).relative_to(ROOT)}")
     for page, errors in failures.items():

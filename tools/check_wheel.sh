@@ -46,20 +46,13 @@ from ia2.shipped import grid_file, shipped_grids
 assert {"paper", "qwen-cpu", "tiny"} <= set(shipped_grids()), shipped_grids()
 assert grid_file("paper").is_file() and grid_file("paper").is_relative_to(sys.argv[1])
 EOF
-if ia2 --help | grep -qw grids; then
-  ia2 grids | tee grids.txt
-  grep -qw tiny grids.txt && grep -qw paper grids.txt
-  ia2 run tiny --quiet
-else
-  # until the CLI resolves grid names: the same shipped file, copied here so its records land in ./results
-  echo "ia2 has no 'grids' command yet: listing and running the shipped grid through ia2.shipped"
-  python -c "from ia2.shipped import shipped_grids; print('\n'.join(shipped_grids()))"
-  cp "$(python -c 'from ia2.shipped import grid_file; print(grid_file("tiny"))')" tiny.yaml
-  ia2 run tiny.yaml --quiet
-fi
+ia2 grids | tee grids.txt
+grep -qw tiny grids.txt && grep -qw paper grids.txt
+ia2 run tiny --quiet  # a shipped grid by name: records go to ./results/tiny
 records=$(find results/tiny -name '*.json' -not -path '*/adapters/*' | wc -l)
 echo "records of the tiny grid under $(pwd)/results/tiny: $records"
-[ "$records" -gt 0 ] || { echo "the tiny grid wrote no records under ./results/tiny" >&2; exit 1; }
+# tiny.yaml: base, ICL, sft, ia2 and ia2-sft at one N, learning rate and run
+[ "$records" -eq 5 ] || { echo "the tiny grid wrote $records records under ./results/tiny, not 5" >&2; exit 1; }
 if grep -rl '"traceback"' results/tiny --include='*.json' | head -1 | grep -q .; then
   echo "failed cells in the tiny grid:" >&2; grep -rl '"traceback"' results/tiny --include='*.json' >&2; exit 1
 fi
