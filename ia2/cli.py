@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout); handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler); logger.setLevel(logging.INFO)
+    if getattr(args, "quiet", False):  # no progress bars from the libraries either
+        import datasets, transformers
+        datasets.disable_progress_bars(); transformers.utils.logging.disable_progress_bar()
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, PermissionError, RecordError) as error:  # bad input: say what is wrong, no traceback

@@ -447,4 +447,5 @@ def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hu
         raise OSError(f"could not load model {source!r}: {err}\nWithout internet pass a built-in name "
                       f"({', '.join(BUILTIN_MODELS)}) or a local directory") from err
     find_attention_blocks(model)
+    if name_or_path in BUILTIN_MODELS: model.config._name_or_path = str(name_or_path)  # not the cache path (adapter cards, records)
     return model.to(device).eval(), load_tokenizer(source)

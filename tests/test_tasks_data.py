@@ -193,7 +193,7 @@ def test_smollm2_tokenizes_every_label_set():
 # ---- bad input -------------------------------------------------------------------------------------------------
 
 def test_unknown_task():
-    with pytest.raises(ValueError, match="unknown task 'sst-2'; choose one of sst2, finsen"):
+    with pytest.raises(ValueError, match="unknown task 'sst-2' \\(did you mean 'sst2'\\?\\); choose one of sst2, finsen"):
         get_task("sst-2")
     with pytest.raises(ValueError, match="unknown task"):
         load_task("sst-2")
