@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ia2.cli import main
 from ia2.config import GridError, load_grid
 from ia2.experiments import cell_files, grid_status, run_grid
-from ia2.models import cache_dir, prepare_builtin_model
+from ia2.models import cached_model_problem, prepare_builtin_model
 
 WORDS = ["good", "bad", "great", "awful", "fine", "poor", "superb", "dreadful", "nice", "dull"]
 GRID = """
@@ -276,5 +275,4 @@ def test_changed_model_cache_and_killed_conversion_are_repaired(tmp_path, caplog
     assert warned(caplog, str(stale[0]), "interrupted conversion") and not stale[0].exists()
     assert json.loads((repaired / "ia2_checksums.json").read_text()) == json.loads((reference / "ia2_checksums.json").read_text())
     weights.unlink()  # a missing file is caught too, not only a changed one
-    from ia2.models import cached_model_problem
     assert "model.safetensors is missing" in cached_model_problem("smollm2-135m", cache=cache)

@@ -36,8 +36,8 @@ GRID = """
 
 
 def volatile(key: str) -> bool:
-    "Wall times, versions and checksums: nothing computed."
-    return key in {"finished_at", "environment", "sha256", "profile"} or "seconds" in key or key.endswith("per_step")
+    "Wall times, versions, checksums and the run's own folders (absolute paths): nothing computed."
+    return key in {"finished_at", "environment", "sha256", "profile", "data_dir", "store"} or "seconds" in key or key.endswith("per_step")
 
 
 def _grid(folder: Path, epochs: int = 12, **replace) -> Path:
