@@ -16,7 +16,7 @@ PROFILES = {
         "evaluation": {"eval_batch": 1, "eval_prompt_tokens": 512, "gen_prompts": 16, "gen_batch": 16,
                        "gen_batch1_prompts": 2, "gen_tokens": 32,
                        "adapter_eval_rows": 16, "adapter_eval_batch": 8},
-        "training": {"train_batch": 4, "train_G": 16, "demos": 3, "repeats": 5, "trainer_steps": 8},
+        "training": {"train_batch": 4, "train_G": 16, "demos": 3, "repeats": 5, "trainer_steps": 16},
     },
     "qwen": {  # the quick profile's sizes on qwen2.5-coder-0.5b (`--profile qwen --merge` after `make bench`)
         "models": ["qwen2.5-coder-0.5b"], "device": "cpu", "repeats": 3,
@@ -27,7 +27,7 @@ PROFILES = {
                     "batch_size": 4, "scaling_repeats": 1},
         "evaluation": {"eval_batch": 1, "eval_prompt_tokens": 512, "gen_prompts": 16, "gen_batch": 16,
                        "gen_batch1_prompts": 1, "gen_tokens": 32, "adapter_eval_rows": 16, "adapter_eval_batch": 8},
-        "training": {"train_batch": 4, "train_G": 16, "demos": 3, "repeats": 3, "trainer_steps": 6},
+        "training": {"train_batch": 4, "train_G": 16, "demos": 3, "repeats": 3, "trainer_steps": 12},
     },
     "full": {
         "models": ["smollm2-135m", "qwen2.5-coder-0.5b"], "device": "cuda", "repeats": 3,

@@ -278,9 +278,13 @@ def examples(task: TaskSpec, # the task the rows belong to
              rows, # anything `read_rows` takes
             ) -> list[Example]:
     "The task's `Example` of every row, in order; rows a `label_map` leaves out are dropped."
-    rows = read_rows(rows)
+    source, rows = rows, read_rows(rows)
     if task.label_map is not None and task.answer_format == "label":
         kept = [(i, r) for i, r in enumerate(rows) if r.get(task.label_column) in task.label_map]
     else:
         kept = list(enumerate(rows))
-    return [format_example(task, row, index) for index, row in kept]
+    try:
+        return [format_example(task, row, index) for index, row in kept]
+    except ValueError as error:
+        if isinstance(source, (str, Path)): raise ValueError(f"{source}: {error}") from None  # name the file
+        raise
