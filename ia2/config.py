@@ -18,10 +18,10 @@ from typing import Any, Literal
 import yaml
 
 from .tasks import Task, get_task, register_task
-from .trainers import METHODS, AdapterSettings, method_id
+from .trainers import DEFAULT_PROTOCOL, METHODS, PAPER_MAX_EPOCHS, PAPER_PATIENCE, PROTOCOLS, AdapterSettings, method_id
 
 # %% auto #0
-__all__ = ['BASELINES', 'PROTOCOLS', 'SWEEPS', 'GRID_KEYS', 'nearest_key', 'check_value', 'build_dataclass', 'CellConfig',
+__all__ = ['BASELINES', 'SWEEPS', 'GRID_KEYS', 'nearest_key', 'check_value', 'build_dataclass', 'CellConfig',
            'check_training_args', 'GridSpec', 'GridError', 'read_yaml', 'grid_from_mapping', 'load_grid']
 
 # %% ../nbs/10b_config.ipynb #e464082e
@@ -99,7 +99,6 @@ def build_dataclass(cls, values: dict, where: str = ""):
 
 # %% ../nbs/10b_config.ipynb #b2fd7603
 BASELINES = ("base", "ICL")  # methods that train nothing
-PROTOCOLS = ("best", "paper")  # see `ia2.trainers`: restore the best dev checkpoint, or keep the stop-time weights as the authors' code does
 
 @dataclass
 class CellConfig:
@@ -111,9 +110,9 @@ class CellConfig:
     learning_rate: float = 1e-3  # the paper searches 1e-4, 3e-4 and 1e-3
     methods: list[str] = field(default_factory=lambda: ["base", "ICL", "sft", "ia2-sft"])  # baselines and trained methods
     adapter: AdapterSettings = field(default_factory=AdapterSettings)  # the PEFT adapter (paper: LoRA r = alpha = 8 on q, k, o)
-    protocol: Literal["best", "paper"] = "best"  # which adapter is kept: the best dev checkpoint, or the stop-time weights (the authors' code)
-    max_epochs: int = 50  # the paper trains up to 50 epochs with early stopping on the dev loss
-    patience: int = 5  # dev evaluations without improvement before early stopping
+    protocol: Literal["best", "paper"] = DEFAULT_PROTOCOL  # which adapter is kept: the best dev checkpoint, or the stop-time weights (the authors' code)
+    max_epochs: int = PAPER_MAX_EPOCHS  # the paper trains up to 50 epochs with early stopping on the dev loss
+    patience: int = PAPER_PATIENCE  # dev evaluations without improvement before early stopping
     eval_rows: int = 500  # evaluation rows per task (the paper: 500)
     ood: bool = True  # also evaluate on the task's OOD tasks
     batch_size: int = 8  # evaluation prompts per forward

@@ -242,8 +242,9 @@ def answer_nll(
         batch = {k: v.to(device) for k, v in collate(items[start:start + batch_size]).items()}
         width = batch["input_ids"].shape[1]
         keep = width - int(batch["response_positions"][batch["response_mask"].bool()].min())  # rows end together (left padding)
+        last = torch.arange(width - keep, width, device=device)  # positions by index: PEFT's frozen head stays fast in bf16
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       position_ids=batch["position_ids"], logits_to_keep=keep).logits
+                       position_ids=batch["position_ids"], logits_to_keep=last).logits
         positions = (batch["response_positions"] - (width - keep)).clamp(min=0)
         picked = logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
         total += sft_loss(picked, batch["target_ids"]).item() * len(positions)

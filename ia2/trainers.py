@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -19,7 +20,7 @@ import torch
 from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model,
                   set_peft_model_state_dict)
 from safetensors.torch import load_file
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from .activations import TeacherRecord, left_pad, response_positions
 from .hooks import capture_attention_outputs, find_attention_blocks
@@ -27,9 +28,10 @@ from .losses import ia2_loss, joint_loss, sft_loss, soft_label_loss
 from .tasks import Example
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS', 'attention_projections', 'AdapterSettings', 'add_adapter',
-           'build_items', 'IA2Collator', 'method_id', 'objective_targets', 'IA2TrainingArguments',
-           'paper_training_arguments', 'IA2Trainer', 'DevSchedule', 'train_method', 'load_completed_phases']
+__all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
+           'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator', 'method_id',
+           'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'DevSchedule',
+           'train_method', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -146,6 +148,10 @@ def _pad_stack(tensors: list[torch.Tensor], dim: int, length: int) -> torch.Tens
     return torch.stack(padded)
 
 # %% ../nbs/06_trainers.ipynb #5d8aa17d
+PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
+PAPER_PATIENCE = 5  # ... and stops after 5 dev evaluations without improvement (App. B)
+DEFAULT_PROTOCOL = "best"  # restore the best dev checkpoint ('paper': keep the stop-time weights, as the authors' code does)
+_FILE_MODE = 0o666 & ~(lambda m: (os.umask(m), m)[1])(os.umask(0))  # what a plain open() gives under the umask
 OBJECTIVES = ("sft", "sft_icl", "tokl", "ia2", "joint")  # single-phase training objectives
 METHODS = {  # method id -> objectives trained one after the other on the same adapter
     "sft": ("sft",), "sft_icl": ("sft_icl",), "tokl": ("tokl",), "ia2": ("ia2",), "joint": ("joint",),
@@ -178,7 +184,7 @@ class IA2TrainingArguments(TrainingArguments):
     "`TrainingArguments` plus the IA2 objective, the joint loss weight and the protocol (which weights a phase keeps)."
     objective: str = field(default="ia2", metadata={"help": f"one of {OBJECTIVES}"})
     beta: float = field(default=0.5, metadata={"help": "CE weight of the joint objective, in [0, 1]"})
-    protocol: str = field(default="best", metadata={"help": "'best': restore the best dev checkpoint at the end; "
+    protocol: str = field(default=DEFAULT_PROTOCOL, metadata={"help": "'best': restore the best dev checkpoint at the end; "
                           "'paper': keep the weights at the step training stopped, as the authors' code does in effect"})
 
     def __post_init__(self):
@@ -190,17 +196,18 @@ class IA2TrainingArguments(TrainingArguments):
 # %% ../nbs/06_trainers.ipynb #c07369ea
 def paper_training_arguments(
     output_dir: str | Path,  # where the phases' folders go
+    *,
+    learning_rate: float,  # the paper's grid: 1e-4, 3e-4, 1e-3 (no default: `ia2.config.CellConfig` holds it)
+    n_train: int,  # N: the effective batch is min(4, N)
     objective: str = "ia2",  # training objective
-    learning_rate: float = 1e-4,  # the paper's grid: 1e-4, 3e-4, 1e-3
-    n_train: int = 8,  # N: the effective batch is min(4, N)
     seed: int = 0,  # run index
-    protocol: str = "best",  # 'best' (restore the best dev checkpoint) or 'paper' (keep the stop-time weights)
+    protocol: str = DEFAULT_PROTOCOL,  # 'best' (restore the best dev checkpoint) or 'paper' (keep the stop-time weights)
     **overrides,  # any other TrainingArguments field
 ) -> IA2TrainingArguments:
     "The paper's protocol: Adam, batch min(4, N), up to 50 epochs, dev loss every 2 steps and at every epoch end."
     settings = dict(
         output_dir=str(output_dir), objective=objective, learning_rate=learning_rate, protocol=protocol,
-        num_train_epochs=50, per_device_train_batch_size=min(4, n_train), per_device_eval_batch_size=8,
+        num_train_epochs=PAPER_MAX_EPOCHS, per_device_train_batch_size=min(4, n_train), per_device_eval_batch_size=8,
         optim="adamw_torch", weight_decay=0.0, lr_scheduler_type="constant", warmup_steps=0,
         max_grad_norm=0.0,  # no clipping, as in the reference code
         eval_strategy="steps", eval_steps=2,  # and at every epoch end, by `DevSchedule`
@@ -215,13 +222,18 @@ class IA2Trainer(Trainer):
     "A `transformers.Trainer` whose loss is the chosen IA2 objective; it also times its dev evaluations and checkpoints."
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, objective: str | None = None, beta: float | None = None, **kwargs):
+        "As `transformers.Trainer`; `objective` and `beta` serve plain `TrainingArguments` (IA2TrainingArguments carry them)."
         super().__init__(*args, **kwargs)
+        self.objective = objective or getattr(self.args, "objective", "ia2")
+        self.beta = beta if beta is not None else getattr(self.args, "beta", 0.5)
+        objective_targets(self.objective)
+        if not 0.0 <= self.beta <= 1.0: raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         self.seconds = {"evaluation": 0.0, "checkpoints": 0.0, "evaluation_cpu": 0.0}  # wall (and process CPU) seconds
         self.evaluations = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        objective, mask = self.args.objective, inputs["response_mask"]
+        objective, mask = self.objective, inputs["response_mask"]
         positions = inputs["response_positions"] + _virtual_token_count(self.accelerator.unwrap_model(model))
         model_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids")}
         # logits only at the producing positions, asked for by index (none for IA2 alone): see the note above
@@ -241,7 +253,7 @@ class IA2Trainer(Trainer):
                 loss = soft_label_loss(logits, teacher, mask)
             else:
                 ce = sft_loss(logits, inputs["target_ids"])
-                loss = joint_loss(alignment, ce, self.args.beta) if objective == "joint" else ce
+                loss = joint_loss(alignment, ce, self.beta) if objective == "joint" else ce
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -280,7 +292,7 @@ class DevSchedule(TrainerCallback):
     "Dev loss at every epoch end too, early stopping on it, the best trainable weights kept in memory; times the steps."
     def __init__(self,
                  model,  # the model being trained (its trainable parameters are snapshotted)
-                 patience: int = 5,  # evaluations without improvement before stopping
+                 patience: int = PAPER_PATIENCE,  # evaluations without improvement before stopping
                  protocol: str = "best",  # 'best': restore the best weights at the end; 'paper': keep the stop-time ones
                 ):
         if protocol not in PROTOCOLS: raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
@@ -329,7 +341,7 @@ def train_method(
     items: dict[str, tuple[list[dict], list[dict]]],  # targets ('ground_truth' / 'icl') -> (train items, dev items)
     args: IA2TrainingArguments,  # training settings (`args.protocol` picks the weights kept); `objective` is set per phase
     pad_id: int,  # the tokenizer's pad token id
-    patience: int = 5,  # dev evaluations without improvement before stopping
+    patience: int = PAPER_PATIENCE,  # dev evaluations without improvement before stopping
     config: dict | None = None,  # extra configuration saved in training.json (task, N, run, adapter ...)
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase (e.g. to evaluate IA2 before SFT)
     completed: list[dict] = (),  # phases already trained (see `load_completed_phases`); `model` must hold their end weights
@@ -354,6 +366,7 @@ def train_method(
         schedule = DevSchedule(model, patience, args.protocol)
         trainer = IA2Trainer(model=model, args=phase_args, train_dataset=train, eval_dataset=dev,
                              data_collator=IA2Collator(pad_id), callbacks=[schedule])
+        if args.disable_tqdm: trainer.remove_callback(PrinterCallback)  # quiet means quiet: no per-epoch log dicts
         clock, cpu = time.perf_counter(), time.process_time()
         trainer.train()
         seconds, cpu, steps = time.perf_counter() - clock, time.process_time() - cpu, trainer.state.global_step
@@ -378,12 +391,14 @@ def train_method(
     out = Path(args.output_dir)
     clock = time.perf_counter()
     model.save_pretrained(out / "adapter")
+    for saved in (out / "adapter").iterdir(): saved.chmod(_FILE_MODE)  # safetensors writes 0600; a shared folder needs the umask's
     save = time.perf_counter() - clock
     trained = sum(p["timing"]["seconds"] for p in phases if not p.get("reused"))  # on_phase_end's time is the caller's
     timing = {"seconds": round(trained + save, 3), "save_seconds": round(save, 3)}
     summary = {"method": method, "protocol": args.protocol, "phases": phases, "timing": timing,
                "training_arguments": args.to_dict(), "config": config or {}}
     (out / "training.json").write_text(json.dumps(summary, indent=2, default=str))
+    (out / "training.json").chmod(_FILE_MODE)
     return summary
 
 # %% ../nbs/06_trainers.ipynb #ae34beee

@@ -96,4 +96,4 @@ def test_paper_schedule_with_two_steps_per_epoch_evaluates_every_second_step():
 
 def test_protocol_is_checked():
     with pytest.raises(ValueError, match="unknown protocol 'last'"):
-        paper_training_arguments(tempfile.mkdtemp(), protocol="last", use_cpu=True)
+        paper_training_arguments(tempfile.mkdtemp(), learning_rate=1e-3, n_train=4, protocol="last", use_cpu=True)
