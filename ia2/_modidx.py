@@ -341,4 +341,5 @@ d = { 'settings': { 'branch': 'main',
                               'ia2.trainers.method_id': ('trainers.html#method_id', 'ia2/trainers.py'),
                               'ia2.trainers.objective_targets': ('trainers.html#objective_targets', 'ia2/trainers.py'),
                               'ia2.trainers.paper_training_arguments': ('trainers.html#paper_training_arguments', 'ia2/trainers.py'),
-                              'ia2.trainers.train_method': ('trainers.html#train_method', 'ia2/trainers.py')}}}
+                              'ia2.trainers.train_method': ('trainers.html#train_method', 'ia2/trainers.py'),
+                              'ia2.trainers.training_files': ('trainers.html#training_files', 'ia2/trainers.py')}}}

@@ -28,7 +28,7 @@ from .pipeline import run_cell
 from .records import (RecordError, cell_paths, environment, read_record, records_frame, select_learning_rates,
                          write_json_atomic)
 from .tasks import get_task
-from .trainers import METHODS, AdapterSettings, method_id
+from .trainers import METHODS, AdapterSettings, method_id, training_files
 
 logger = logging.getLogger("ia2")
 
@@ -189,7 +189,7 @@ def _adapter_checksums(grid: GridSpec, cell: GridCell, methods) -> dict[str, dic
         folder = cell_files(grid, cell).training(method)
         for path in folder.rglob("*"):  # safetensors writes private files: give them the umask's mode, as records have
             if path.is_file(): path.chmod(0o666 & ~mask)
-        weights = folder / "adapter" / "adapter_model.safetensors"
+        weights = training_files(folder)[0] / "adapter_model.safetensors"
         with open(weights, "rb") as f: out[method] = {"path": str(weights.relative_to(grid.folder)),
                                                       "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
     return out
@@ -218,7 +218,7 @@ def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
     phases = METHODS[cell.method]
     paths = cell_files(grid, twin)
     folder, record = paths.training(phases[0]), _read_or_none(paths.record)
-    if record is None or not (folder / "training.json").exists(): return {}
+    if record is None or not training_files(folder)[1].exists(): return {}
     problem = adapter_problem(grid, record, phases[0])
     if problem is not None:
         logger.warning(f"{problem}; {cell.cell_id} trains its {phases[0]} phase from scratch instead of reusing it")

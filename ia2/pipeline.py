@@ -26,7 +26,7 @@ from .metrics import top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir
 from .tasks import Example, Task, get_task
 from .trainers import (METHODS, AdapterSettings, add_adapter, build_items, load_completed_phases, method_id,
-                          objective_targets, paper_training_arguments, train_method)
+                          objective_targets, paper_training_arguments, train_method, training_files)
 
 logger = logging.getLogger("ia2")
 
@@ -320,7 +320,7 @@ def load_adapter(
     "`model` with the saved adapter loaded (a `peft.PeftModel`)."
     from peft import PeftModel
     folder = Path(folder)
-    if (folder / "adapter" / "adapter_config.json").exists(): folder = folder / "adapter"
+    if (training_files(folder)[0] / "adapter_config.json").exists(): folder = training_files(folder)[0]  # a training folder
     if not (folder / "adapter_config.json").exists():
         raise FileNotFoundError(f"{folder} holds no adapter (adapter_config.json); pass the folder given to save_pretrained")
     return PeftModel.from_pretrained(model, folder)

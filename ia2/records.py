@@ -101,7 +101,7 @@ class CellPaths:
     adapters: Path  # the cell's training folders, one per trained method
 
     def training(self, method: str) -> Path:
-        "The training folder of `method` (its `adapter/` and `training.json`, see `ia2.trainers.train_method`)."
+        "The training folder of `method`; inside it, `ia2.trainers.training_files` says where the adapter and summary go."
         return self.adapters / method_id(method)
 
 def cell_paths(

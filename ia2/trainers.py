@@ -31,7 +31,7 @@ from .tasks import Example
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
            'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator', 'method_id',
            'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'DevSchedule',
-           'train_method', 'load_completed_phases']
+           'training_files', 'train_method', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -335,6 +335,12 @@ class DevSchedule(TrainerCallback):
                 for name, p in self.params.items(): p.copy_(self.best_weights[name])
 
 # %% ../nbs/06_trainers.ipynb #bb20e399
+def training_files(
+    folder: str | Path,  # a method's training folder (`train_method`'s `args.output_dir`)
+) -> tuple[Path, Path]:  # (the adapter's `save_pretrained` folder, the training summary)
+    "The layout of a training folder: where `train_method` saves the adapter and its summary, and where they are read."
+    return Path(folder) / "adapter", Path(folder) / "training.json"
+
 def train_method(
     model,  # a PEFT-wrapped causal LM (see `add_adapter`)
     method: str,  # a key of METHODS
@@ -390,15 +396,16 @@ def train_method(
         if on_phase_end is not None: on_phase_end(objective, model)
     out = Path(args.output_dir)
     clock = time.perf_counter()
-    model.save_pretrained(out / "adapter")
-    for saved in (out / "adapter").iterdir(): saved.chmod(_FILE_MODE)  # safetensors writes 0600; a shared folder needs the umask's
+    adapter_dir, summary_path = training_files(out)
+    model.save_pretrained(adapter_dir)
+    for saved in adapter_dir.iterdir(): saved.chmod(_FILE_MODE)  # safetensors writes 0600; a shared folder needs the umask's
     save = time.perf_counter() - clock
     trained = sum(p["timing"]["seconds"] for p in phases if not p.get("reused"))  # on_phase_end's time is the caller's
     timing = {"seconds": round(trained + save, 3), "save_seconds": round(save, 3)}
     summary = {"method": method, "protocol": args.protocol, "phases": phases, "timing": timing,
                "training_arguments": args.to_dict(), "config": config or {}}
-    (out / "training.json").write_text(json.dumps(summary, indent=2, default=str))
-    (out / "training.json").chmod(_FILE_MODE)
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    summary_path.chmod(_FILE_MODE)
     return summary
 
 # %% ../nbs/06_trainers.ipynb #ae34beee
@@ -408,7 +415,8 @@ def load_completed_phases(
 ) -> list[dict]:
     "Load the adapter saved in `output_dir` into `model`; return the phases that trained it."
     output_dir = Path(output_dir)
-    weights, summary = output_dir / "adapter" / "adapter_model.safetensors", output_dir / "training.json"
+    adapter_dir, summary = training_files(output_dir)
+    weights = adapter_dir / "adapter_model.safetensors"
     if not weights.exists() or not summary.exists():
         raise FileNotFoundError(f"{output_dir} holds no finished training (adapter/adapter_model.safetensors and training.json)")
     result = set_peft_model_state_dict(model, load_file(weights))
