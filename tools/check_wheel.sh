@@ -20,8 +20,9 @@ step "build the sdist and the wheel"
   || { tail -40 "$WORK/build.log"; exit 1; }
 WHEEL="$(ls "$WORK"/dist/ia2-*.whl)"
 ls -l "$WORK/dist"
+unzip -l "$WHEEL" > "$WORK/wheel-files.txt"  # listed once: `unzip | grep -q` under pipefail fails when grep stops early
 for f in ia2/resources/grids/tiny.yaml ia2/resources/grids/paper.yaml ia2/shipped.py ia2/cli.py; do
-  unzip -l "$WHEEL" | grep -q " $f\$" || { echo "the wheel lacks $f" >&2; exit 1; }
+  grep -q " $f\$" "$WORK/wheel-files.txt" || { echo "the wheel lacks $f" >&2; exit 1; }
 done
 
 step "install the wheel into a fresh venv ($PYTHON, no system site-packages)"
