@@ -50,6 +50,16 @@ def _teacher(r: dict) -> dict:
     return r["sections"]["teacher"]["multi_token"]
 
 
+def _cpu_or_wall(timing: dict, key: str = "median_s"):
+    "A timing's CPU-time value (`cpu_` + key, measured with one torch thread on a CPU), else its wall-time value."
+    return timing.get(f"cpu_{key}") or timing[key]
+
+
+def _measured(parts: list[str], why: str) -> str:
+    "The measured facts (one per dtype, objective ...), then why they miss the target and what would fix it."
+    return "; ".join(parts) + ". " + why
+
+
 def explain(key: str, r: dict, results: dict) -> str:
     "Why `key` missed its target on model result `r`, and what would fix it."
     try:
@@ -87,13 +97,15 @@ def _over_limit(r, results, which: str = "multi_token") -> str:
                                        f"{t['ours_s'] - alone:.3f} s")
     if "tokenize" in times: parts.append(f"tokenizing the prompts one call each takes {times['tokenize']['median_s']} s "
                                          f"(one batched call: {times['tokenize_batched']['median_s']} s)")
-    return ("; ".join(parts) + ". The limit leaves out work on the CPU side that `teacher_batch` does around the forward: "
-            "one tokenizer call per prompt, left-padding, a device-to-host copy per row and tensor, and "
-            "`find_attention_blocks` on every capture; on a GPU a batch's forward takes only tens of milliseconds, so "
-            "this shows (the hooks themselves cost nothing measurable, see benchmarks/gpu/teacher_g1_breakdown.txt). "
-            "What would fix it in ia2.activations: tokenize with one `tokenizer(prompts)` call, copy activations and "
-            "distributions to the CPU once per batch and split there, cache the attention blocks per model, and let "
-            "`collect_teacher` return the records it computed instead of re-reading the parts it just wrote.")
+    return _measured(parts,
+                     "The limit leaves out work on the CPU side that `teacher_batch` does around the forward: one "
+                     "tokenizer call per prompt, left-padding, a device-to-host copy per row and tensor, and "
+                     "`find_attention_blocks` on every capture; on a GPU a batch's forward takes only tens of "
+                     "milliseconds, so this shows (the hooks themselves cost nothing measurable, see "
+                     "benchmarks/gpu/teacher_g1_breakdown.txt). What would fix it in ia2.activations: tokenize with "
+                     "one `tokenizer(prompts)` call, copy activations and distributions to the CPU once per batch and "
+                     "split there, cache the attention blocks per model, and let `collect_teacher` return the records "
+                     "it computed instead of re-reading the parts it just wrote.")
 
 
 def _step(r, results) -> str:
@@ -160,30 +172,34 @@ def findings(r: dict) -> list[str]:
 
 def _adapter(r, results, dtype=None) -> str:
     a = r["sections"]["evaluation"]["adapter_eval"]
-    dtypes = [dtype] if dtype else [d for d in ("bfloat16", "float32") if d in a]
-    parts = [f"{d}: base {a[d]['times']['base']['median_s']} s, adapter {a[d]['times']['adapter']['median_s']} s "
-             f"(CPU {a[d]['times']['base'].get('cpu_median_s')} s vs {a[d]['times']['adapter'].get('cpu_median_s')} s; "
-             f"runs {a[d]['times']['base'].get('cpu_runs_s')} vs {a[d]['times']['adapter'].get('cpu_runs_s')}), "
-             f"{a[d]['ratio']}×" for d in dtypes]
-    return ("; ".join(parts) + ". The LM-head slow path is gone (see the one-batch columns: the PEFT forward with "
-            "`logits_to_keep=1` against the last position by index). What is left is the adapter's own work: 3 LoRA "
-            "layers per decoder layer, each two small matrix products, a scaling and an add, and — in bf16 — PEFT "
-            "keeps the adapter weights in float32 (`autocast_adapter_dtype`), so every adapted layer casts its input "
-            "to float32 and its output back. What would remove it: evaluate a merged copy of the adapted weights "
-            "(exact up to bf16 rounding of W + BA), or keep the adapter in bf16 for evaluation.")
+    parts = []
+    for d in [dtype] if dtype else [d for d in ("bfloat16", "float32") if d in a]:
+        base, adapter = a[d]["times"]["base"], a[d]["times"]["adapter"]
+        parts.append(f"{d}: base {base['median_s']} s, adapter {adapter['median_s']} s (CPU {base.get('cpu_median_s')} s "
+                     f"vs {adapter.get('cpu_median_s')} s; runs {base.get('cpu_runs_s')} vs {adapter.get('cpu_runs_s')}), "
+                     f"{a[d]['ratio']}×")
+    return _measured(parts,
+                     "The LM-head slow path is gone (see the one-batch columns: the PEFT forward with "
+                     "`logits_to_keep=1` against the last position by index). What is left is the adapter's own work: "
+                     "3 LoRA layers per decoder layer, each two small matrix products, a scaling and an add, and — in "
+                     "bf16 — PEFT keeps the adapter weights in float32 (`autocast_adapter_dtype`), so every adapted "
+                     "layer casts its input to float32 and its output back. What would remove it: evaluate a merged "
+                     "copy of the adapted weights (exact up to bf16 rounding of W + BA), or keep the adapter in bf16 "
+                     "for evaluation.")
 
 
 def _trainer_step(r, results) -> str:
     t = r["sections"]["training"]["trainer_step"]
-    parts = [f"{o}: Trainer step {x['step_s']} s vs bare {x['bare_forward_backward'].get('cpu_median_s') or x['bare_forward_backward']['median_s']} s "
-             f"(bare runs before and after: {x['bare_forward_backward'].get('cpu_runs_s') or x['bare_forward_backward']['runs_s']})"
+    parts = [f"{o}: Trainer step {x['step_s']} s vs bare {_cpu_or_wall(x['bare_forward_backward'])} s "
+             f"(bare runs before and after: {_cpu_or_wall(x['bare_forward_backward'], 'runs_s')})"
              for o, x in t["objectives"].items()]
-    return ("; ".join(parts) + ". The Trainer step adds to the bare forward + backward the optimizer update over "
-            "the adapter's parameters, the collation of the batch (left padding, stacking the teacher's activations), "
-            "the IA2 loss's masking, and the Trainer's per-step callbacks and loss logging; on a model this small the "
-            "forward + backward is short, so these fixed per-step costs weigh more (compare the two models). When the "
-            "bare runs spread as widely as the gap, the miss is within the noise of a shared machine: time it again "
-            "on idle cores.")
+    return _measured(parts,
+                     "The Trainer step adds to the bare forward + backward the optimizer update over the adapter's "
+                     "parameters, the collation of the batch (left padding, stacking the teacher's activations), the "
+                     "IA2 loss's masking, and the Trainer's per-step callbacks and loss logging; on a model this small "
+                     "the forward + backward is short, so these fixed per-step costs weigh more (compare the two "
+                     "models). When the bare runs spread as widely as the gap, the miss is within the noise of a "
+                     "shared machine: time it again on idle cores.")
 
 
 def _gen_vs_forward(r, results) -> str:
@@ -206,7 +222,7 @@ def _gen_vs_forward(r, results) -> str:
 
 def _teacher_gen(r, results) -> str:
     t = _teacher(r)
-    return (f"ours {t['ours_s']} s vs `model.generate` {t['times']['generate'].get('cpu_median_s') or t['times']['generate']['median_s']} s "
+    return (f"ours {t['ours_s']} s vs `model.generate` {_cpu_or_wall(t['times']['generate'])} s "
             f"for {t['N']} prompts × G={t['G']}: the capture adds, per decode step, one slice per layer and a top-k "
             "over the vocabulary, and the records are written to the store and its parts hashed.")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import CellConfig, GridError, check_value, load_grid
 from .experiments import grid_status, in_shard, parse_shard, run_grid
@@ -83,7 +84,8 @@ def _quickstart(args) -> int:
     config = config_from_options(args, QUICKSTART)
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
     out = Path(args.out) / f"{config.model.replace('/', '--').replace(':', '-')}_{config.task}_N{config.n}_run{config.run}_lr{config.learning_rate:g}"
-    rows, details = run_cell(model, tokenizer, config, output_dir=out, progress=not args.quiet)
+    with logging_redirect_tqdm([logger]):  # a warning during the run prints above the bars, not across them
+        rows, details = run_cell(model, tokenizer, config, output_dir=out, progress=not args.quiet)
     table = results_table(rows)
     logger.info(f"\n{config.model} trained on {config.task}: N={config.n}, run {config.run}, lr {config.learning_rate:g}, "
                 f"{config.eval_rows} evaluation rows per task (* = OOD)\n"
@@ -209,10 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     "The `ia2` command line parser."
     parser = argparse.ArgumentParser(prog="ia2", description="IA2: ICL activation alignment")
     commands = parser.add_subparsers(dest="command", required=True)
-    quick = commands.add_parser("quickstart", help="base, ICL, SFT, IA2 and IA2→SFT on one task (the README's main job)",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    quick = commands.add_parser("quickstart", help="base, ICL, SFT, IA2 and IA2→SFT on one task (the README's main job)")
     add_config_options(quick, QUICKSTART)
-    quick.add_argument("--out", default="runs/quickstart", help="folder for adapters and the result JSON")
+    quick.add_argument("--out", default="runs/quickstart", help="folder for adapters and the result JSON (default: runs/quickstart)")
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
     quick.set_defaults(handler=_quickstart)
 

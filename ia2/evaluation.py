@@ -19,11 +19,12 @@ from .losses import sft_loss
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
 from .answers import last_boxed, normalize_math, normalize_text, parse_gsm8k  # re-exported: their old home
 from .tasks import Example, Task, check_label_tokenization
-from .trainers import IA2Collator, build_items
+from .trainers import METHOD_LABELS, IA2Collator, build_items
 
 # %% auto #0
 __all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token',
-           'check_answer', 'generate_responses', 'evaluate_multi_token', 'evaluate_method', 'dev_metrics', 'answer_nll']
+           'check_answer', 'generate_responses', 'evaluate_multi_token', 'progress_label', 'evaluate_method',
+           'dev_metrics', 'answer_nll']
 
 # %% ../nbs/08_evaluation.ipynb #2bc70f18
 @dataclass
@@ -174,6 +175,22 @@ def evaluate_multi_token(
             "fallback": float(np.mean([c["fallback"] for c in checks])), "n": len(queries), **speed,
             "responses": responses, "correct": [bool(c["correct"]) for c in checks]}
 
+# %% ../nbs/08_evaluation.ipynb #8d97a45f
+def progress_label(
+    method: str,  # a method id ('ia2-sft'), a baseline ('ICL'), or any other name ('teacher', 'train IA2')
+    task: Task | None = None,  # the task the bar runs over
+    ood: bool = False,  # the task is another task's out-of-distribution evaluation set
+    demonstrations: list[list[Example]] | None = None,  # each prompt's demonstrations, if any
+) -> str:
+    "A progress bar's label, e.g. 'ICL · SST2 · 7 demos' or 'IA2→SFT · FinS (OOD)'."
+    parts = [METHOD_LABELS.get(method, method)]
+    if task is not None: parts.append(task.title + (" (OOD)" if ood else ""))
+    if demonstrations:
+        counts = sorted({len(d) for d in demonstrations})
+        count = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        parts.append(f"{count} demo{'' if counts == [1] else 's'}")
+    return " · ".join(parts)
+
 # %% ../nbs/08_evaluation.ipynb #8200f7bc
 def evaluate_method(
     model,  # the model to evaluate (base or PEFT-wrapped)
@@ -190,8 +207,9 @@ def evaluate_method(
     for name, (task, queries) in eval_sets.items():
         start = time.perf_counter()
         demos = None if demonstrations is None else demonstrations[name]
+        desc = progress_label(method, task, name != source, demos)
         if task.multi_token:
-            result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress)
+            result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress, desc)
             rows.append({"method": method, "eval_task": name, "ood": name != source,
                          **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
                          "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
@@ -199,7 +217,7 @@ def evaluate_method(
                                 "correct": [int(c) for c in result["correct"]]})
             continue
         scores, label_ids, labels = predict_single_token(model, tokenizer, task, queries, demos,
-                                                         batch_size=batch_size, progress=progress)
+                                                         batch_size=batch_size, progress=progress, desc=desc)
         metrics = single_token_metrics(scores.topk_ids[:, 0], scores.topk_probs, np.array(label_ids), scores.label_probs, labels)
         rows.append({"method": method, "eval_task": name, "ood": name != source, **metrics,
                      "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})

@@ -183,13 +183,9 @@ def parse_shard(text: str) -> tuple[int, int]:
 # %% ../nbs/10_experiments.ipynb #7dd78642
 def _adapter_checksums(grid: GridSpec, cell: GridCell, methods) -> dict[str, dict]:
     "Path (relative to the grid folder) and sha256 of the saved adapter of each trained method of a cell."
-    out, mask = {}, os.umask(0)
-    os.umask(mask)
+    out = {}
     for method in methods:
-        folder = cell_files(grid, cell).training(method)
-        for path in folder.rglob("*"):  # safetensors writes private files: give them the umask's mode, as records have
-            if path.is_file(): path.chmod(0o666 & ~mask)
-        weights = training_files(folder)[0] / "adapter_model.safetensors"
+        weights = training_files(cell_files(grid, cell).training(method))[0] / "adapter_model.safetensors"
         with open(weights, "rb") as f: out[method] = {"path": str(weights.relative_to(grid.folder)),
                                                       "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
     return out

@@ -5,6 +5,7 @@
 # %% ../nbs/11_figures.ipynb #1b060ffa
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,15 +13,15 @@ import numpy as np
 import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
-from .records import GROUP_COLUMNS, METHOD_ORDER, select_learning_rates, write_text_atomic
+from .records import GROUP_COLUMNS, METHOD_ORDER, _adapter_label, select_learning_rates, write_text_atomic
 from .shipped import shipped_file
 from .tasks import get_task
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
 __all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'mean_std', 'collapse_mark',
-           'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'write_table', 'plot_vs_n',
-           'pooled_predictions', 'mean_similarity']
+           'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'unfinished_note', 'write_table',
+           'plot_vs_n', 'pooled_predictions', 'mean_similarity']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
 METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
@@ -53,9 +54,10 @@ def summary_table(
         out = out.join(flags.groupby(keys, sort=False)[["collapsed_runs", "maybe_collapsed_runs"]].sum())
     out = out.reset_index()
     out["learning_rate"] = out.learning_rate.replace(0.0, np.nan)
-    tried = frame[frame.learning_rate.notna()].groupby(["model", "task", "n", "method"]).learning_rate.agg(
+    trained = frame[frame.learning_rate.notna()].assign(adapter=lambda f: f.adapter.fillna("-"))
+    tried = trained.groupby(["model", "task", "n", "method", "adapter"]).learning_rate.agg(
         lambda lrs: ", ".join(f"{lr:g}" for lr in sorted(set(lrs))))
-    out["learning_rates_tried"] = [tried.get((m, t, n, meth), "") for m, t, n, meth in zip(out.model, out.task, out.n, out.method)]
+    out["learning_rates_tried"] = [tried.get(key, "") for key in zip(out.model, out.task, out.n, out.method, out.adapter)]
     out["method_rank"] = out.method.map({m: i for i, m in enumerate(METHOD_ORDER)})
     return out.sort_values(["model", "task", "n", "eval_task", "method_rank"]).drop(columns="method_rank").reset_index(drop=True)
 
@@ -66,6 +68,7 @@ def source_eval(task: str, eval_task: str, ood: bool) -> str:
 def mean_std(mean: float, std: float, metric: str) -> str:
     "'85.4 (0.4)' for accuracies (in %), '0.13 (0.01)' for the rest, as the paper prints them."
     if pd.isna(mean): return "–"
+    if pd.isna(std): return f"{100 * mean:.1f}" if "accuracy" in metric else f"{mean:.2f}"  # a number printed without its std
     return f"{100 * mean:.1f} ({100 * std:.1f})" if "accuracy" in metric else f"{mean:.2f} ({std:.2f})"
 
 COLLAPSE_NOTE = ("[k/r collapsed]: k of the r runs give one label-set prediction to at least 95% of the evaluation "
@@ -80,17 +83,25 @@ def collapse_mark(row: pd.Series) -> str:
 def format_table(
     summary: pd.DataFrame,  # `summary_table` output
     metrics: list[str] = ("accuracy", "ece"),  # metrics shown in each cell, '/'-separated
-) -> pd.DataFrame:  # rows: (N, Source→Eval), columns: methods
-    "The paper's layout: 'acc (std) / ece (std)' per method (named as `METHOD_LABELS` says); accuracy in %, OOD tasks starred."
+    runs_expected: int | None = None,  # the runs the design asks for: a cell with fewer says so, e.g. '[2/3 runs]'
+) -> pd.DataFrame:  # rows: ([adapter,] N, Source→Eval), columns: methods
+    "The paper's layout: 'acc (std) / ece (std)' per method (named as `METHOD_LABELS` says); accuracy in %, OOD tasks starred; one block of rows per adapter when there are several."
     metrics = [m for m in metrics if f"{m}_mean" in summary]  # multi-token tasks have no ECE
     if not metrics: raise ValueError("none of the requested metrics is in the summary; multi-token tasks report accuracy, no_answer and fallback")
-    value = lambda row: " / ".join(mean_std(row[f"{m}_mean"], row[f"{m}_std"], m) for m in metrics) + collapse_mark(row)
+    short = lambda row: f" [{row.runs}/{runs_expected} runs]" if runs_expected and row.runs < runs_expected else ""
+    value = lambda row: " / ".join(mean_std(row[f"{m}_mean"], row[f"{m}_std"], m) for m in metrics) + collapse_mark(row) + short(row)
     ns = sorted(set(summary.n) - {0})
     if ns and (summary.n == 0).any():  # the base model does not depend on N: show it on every N's rows
         summary = pd.concat([summary[summary.n > 0]] + [summary[summary.n == 0].assign(n=n) for n in ns], ignore_index=True)
+    adapters = [a for a in dict.fromkeys(summary.get("adapter", pd.Series(dtype=str)).fillna("-")) if a != "-"]
+    if len(adapters) > 1:  # baselines do not depend on the adapter either: show them in every adapter's block
+        plain = summary.adapter.fillna("-").eq("-")
+        summary = pd.concat([summary[~plain]] + [summary[plain].assign(adapter=a) for a in adapters], ignore_index=True)
+    index = (["adapter"] if len(adapters) > 1 else []) + ["n", "source_eval"]
     rows = summary.assign(source_eval=[source_eval(*k) for k in zip(summary.task, summary.eval_task, summary.ood)],
                           value=summary.apply(value, axis=1))
-    wide = rows.pivot_table(index=["n", "source_eval"], columns="method", values="value", aggfunc="first")
+    wide = rows.pivot_table(index=index, columns="method", values="value", aggfunc="first")
+    if len(adapters) > 1: wide = wide.reindex(adapters, level="adapter")  # blocks in the order the summary gives
     wide = wide[[m for m in METHOD_ORDER if m in wide.columns]].rename(columns=METHOD_LABELS)
     wide.columns.name = None
     return wide.fillna("–")
@@ -106,8 +117,9 @@ def provenance(
     adapters = sorted(set(summary.adapter) - {"-"})
     tried = ""
     if "learning_rates_tried" in summary:
+        union = lambda tried: ", ".join(f"{lr:g}" for lr in sorted({float(x) for r in tried if r for x in r.split(", ")}))
         tried = "; learning rates tried: " + ", ".join(f"{METHOD_LABELS[m]} {{{r}}}" for m, r in summary.groupby("method", sort=False)
-                                                       .learning_rates_tried.first().items() if r)
+                                                       .learning_rates_tried.agg(union).items() if r)
     how = ("chosen on the evaluation rows, as the paper's scripts do (this selects on the test set)" if by == "paper"
            else "chosen on dev accuracy (ties: dev NLL)")
     return (f"Ours: {', '.join(sorted(set(summary.model)))}; N ∈ {{{', '.join(map(str, sorted(set(summary.n) - {0})))}}}; "
@@ -147,6 +159,24 @@ def compare_with_paper(
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     return out
 
+# %% ../nbs/11_figures.ipynb #5e1f0a22
+def unfinished_note(
+    status: pd.DataFrame,  # `ia2.experiments.grid_status` rows of the cells a table needs
+) -> str:  # '' when every cell is done
+    "Which cells of a design have no record yet: per N, method and adapter, the runs (and rates) still to come."
+    todo = status[status.state != "done"]
+    if todo.empty: return ""
+    adapter = todo.group.map(lambda g: "" if g[4] is None else " " + _adapter_label(dataclasses.asdict(g[4])))
+    parts = []
+    for (n, method, label), g in todo.groupby([todo.n, todo.method, adapter], sort=False):
+        what = [f"run {r} at lr {', '.join(f'{lr:g}' for lr in sorted(h.learning_rate))}"
+                for r, h in g[g.learning_rate.notna()].groupby("run")]
+        what += [f"run {r}" for r in sorted(set(g[g.learning_rate.isna() & g.method.isin(["base", "ICL"])].run))]
+        waiting = sorted(set(g[g.learning_rate.isna() & ~g.method.isin(["base", "ICL"])].run))
+        if waiting: what.append(f"run{'s' if len(waiting) > 1 else ''} {', '.join(map(str, waiting))} (learning rate not chosen yet)")
+        parts.append(f"{METHOD_LABELS.get(method, method)}{label} N={n}: {'; '.join(what)}")
+    return f"Not finished: {len(todo)} of {len(status)} cells ({' | '.join(parts)})."
+
 # %% ../nbs/11_figures.ipynb #c48dc080
 def write_table(
     table: pd.DataFrame,  # the table to write
@@ -161,7 +191,8 @@ def write_table(
     if isinstance(flat.columns, pd.MultiIndex): flat.columns = [" · ".join(map(str, c)) for c in flat.columns]
     flat = flat.reset_index()
     escape = lambda v: v.replace("|", "\\|") if isinstance(v, str) else v  # a bare | would split a Markdown cell
-    markdown = flat.rename(columns=lambda c: escape(str(c))).map(escape).to_markdown(index=False)
+    text = [i for i, c in enumerate(flat.columns) if flat[c].map(lambda v: isinstance(v, str)).any()]  # printed as written: "+9.4" stays "+9.4"
+    markdown = flat.rename(columns=lambda c: escape(str(c))).map(escape).to_markdown(index=False, disable_numparse=text)
     paths = [folder / f"{stem}.{ext}" for ext in ("md", "csv", "tex")]
     write_text_atomic(f"{caption}\n\n{markdown}\n", paths[0])
     write_text_atomic(flat.to_csv(index=False), paths[1])

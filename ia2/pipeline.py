@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
 from .config import BASELINES, CellConfig
 from .data import RunSplit, build_icl_prompt, eval_demonstrations, load_task, split_run, training_demonstrations
-from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token
+from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
 from .metrics import top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir
 from .tasks import Example, Task, get_task
-from .trainers import (METHODS, AdapterSettings, add_adapter, build_items, load_completed_phases, method_id,
+from .trainers import (METHOD_LABELS, METHODS, AdapterSettings, add_adapter, build_items, load_completed_phases, method_id,
                           objective_targets, paper_training_arguments, train_method, training_files)
 
 logger = logging.getLogger("ia2")
@@ -34,18 +35,28 @@ logger = logging.getLogger("ia2")
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations', 'teacher_records',
            'training_items', 'needs_teacher', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult', 'train',
-           'Evaluation', 'evaluate', 'load_adapter', 'evaluate_trained', 'run_cell']
+           'Evaluation', 'evaluate', 'load_adapter', 'evaluate_trained', 'planned_stages', 'run_cell']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
+def _stage_label(stage: str) -> str:
+    "How the outer bar names a stage: 'train:ia2-sft' -> 'train IA2→SFT', 'icl_gap' -> 'ICL gap'."
+    kind, _, method = stage.partition(":")
+    return " ".join([{"icl_gap": "ICL gap"}.get(kind, kind)] + ([METHOD_LABELS.get(method, method)] if method else []))
+
 class StageTimer:
-    "Seconds spent in each named stage (summed when a stage runs more than once)."
-    def __init__(self): self.seconds: dict[str, float] = {}
+    "Seconds spent in each named stage (summed when a stage runs more than once); each finished stage advances `bar`."
+    def __init__(self,
+                 bar=None):  # a tqdm bar over the stages (`run_cell`'s outer bar), or None
+        self.seconds: dict[str, float] = {}
+        self.bar = bar
 
     @contextmanager
     def __call__(self, stage: str):
+        if self.bar is not None: self.bar.set_postfix_str(_stage_label(stage))
         start = time.perf_counter()
         try: yield
         finally: self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 2)
+        if self.bar is not None: self.bar.update()  # a stage that failed does not count as done
 
 # %% ../nbs/10d_pipeline.ipynb #55e41891
 def row_hash(example: Example) -> str:
@@ -184,7 +195,8 @@ def teacher_records(
     config = TeacherConfig(max_new_tokens=generation, top_k=10 if task.multi_token else None)
     store = Path(store) if store is not None else cache_dir() / "activations"
     with adapters_disabled(model) as base:
-        return collect_teacher(base, tokenizer, prompts, config, store, base_weights_fingerprint(model), progress=progress)
+        return collect_teacher(base, tokenizer, prompts, config, store, base_weights_fingerprint(model), progress=progress,
+                               desc=progress_label("teacher", task, demonstrations=demonstrations))
 
 # %% ../nbs/10d_pipeline.ipynb #114a0d4e
 def training_items(tokenizer, task: Task, split: RunSplit, records: list | None) -> dict:
@@ -222,7 +234,8 @@ def train_adapter(
     output_dir: str | Path,  # the method's training folder (adapter/ and training.json)
     prior: Path | None = None,  # a finished training folder of the method's first phase, to start from
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase
-    progress: bool = True,
+    progress: bool = True,  # a progress bar per phase
+    desc: str | None = None,  # the bars' label, e.g. 'train IA2 · SST2' (default: 'train' and the method)
 ) -> dict:
     "Train `method` on `peft_model`; the training summary (phases, dev curves, fingerprints)."
     method = method_id(method)
@@ -232,7 +245,8 @@ def train_adapter(
                                     disable_tqdm=not progress, protocol=config.protocol, **config.training_args)
     with _logs_in(Path(output_dir) / "logs"):
         return train_method(peft_model, method, items, args, tokenizer.pad_token_id, patience=config.patience,
-                            config={"cell": asdict(config)}, on_phase_end=on_phase_end, completed=completed)
+                            config={"cell": asdict(config)}, on_phase_end=on_phase_end, completed=completed,
+                            desc=desc)
 
 @contextmanager
 def _logs_in(folder: Path):
@@ -278,7 +292,7 @@ def train(
     peft_model = model if isinstance(model, PeftModel) else make_adapter(model, adapter, seed=config.run)
     output_dir = Path(output_dir) if output_dir is not None else Path("runs") / f"{task.name}_{method}_{time.strftime('%Y%m%d-%H%M%S')}"
     summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records), config,
-                            output_dir, progress=progress)
+                            output_dir, progress=progress, desc=f"train {progress_label(method, task)}")
     peft_model.eval()
     return TrainResult(peft_model, summary, output_dir)
 
@@ -350,58 +364,71 @@ def evaluate_trained(
             similarity = activation_similarity(peft_model, tokenizer, *held_out, config.batch_size)
     return rows, predictions, dev, similarity
 
+def planned_stages(config: CellConfig) -> list[str]:
+    "The stages `run_cell` times for `config`, in order: its outer progress bar counts them."
+    stages = ["data"] + [f"eval:{m}" for m in BASELINES if m in config.methods] + (["icl_gap"] if config.trained else [])
+    if config.similarity_rows: stages += ["teacher:similarity", "similarity:base"]
+    if needs_teacher(config.trained): stages.append("teacher")
+    for method in config.trained:
+        stages += [f"train:{method}", f"eval:{method}", f"dev:{method}"] + ([f"similarity:{method}"] if config.similarity_rows else [])
+    return stages
+
 def run_cell(
     model, tokenizer,  # the base causal LM and its tokenizer
     config: CellConfig,  # the cell
     data: CellData | None = None,  # the cell's data (default: `load_cell_data(config)`)
     output_dir: str | Path = "runs/cell",  # where each method's training folder goes (output_dir/<method>)
-    progress: bool = True,  # progress bars
+    progress: bool = True,  # progress bars: one over the stages (with an ETA), one under it for the stage's work
     prior: dict[str, Path] | None = None,  # single-phase method -> its finished training folder (to start a sequence from)
 ) -> tuple[pd.DataFrame, dict]:
     "Metrics of every method of `config`; training summaries, dev metrics, the ICL gap, predictions and the stage profile."
-    timer = StageTimer()
-    with timer("data"):
-        data = data or load_cell_data(config)
-    details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
-    model.eval()
-    rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
-                                           config.max_new_tokens, progress, timer)
-    if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
-    store = config.store or cache_dir() / "activations"
-    held_out = records = None
-    if config.trained:
-        with timer("icl_gap"):
-            details["icl_gap"] = measure_icl_gap(model, tokenizer, data.task, data.split.train, data.split.dev, config.run,
-                                                 config.batch_size, config.max_new_tokens)
-    if config.similarity_rows:
-        with timer("teacher:similarity"):
-            held_out = _similarity_queries(model, tokenizer, data, config, store, progress)
-        with timer("similarity:base"):
-            details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
-    if needs_teacher(config.trained):
-        split = data.split
-        demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
-        with timer("teacher"):
-            records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
-    items = training_items(tokenizer, data.task, data.split, records)
-    for method in config.trained:
-        peft_model = make_adapter(model, config.adapter, seed=config.run)
-        first = METHODS[method][0]
-        report_phase = config.phase_metrics and len(METHODS[method]) > 1
+    # the ETA counts stages, not seconds: it assumes the stages left take as long as the finished ones on average
+    outer = tqdm(total=len(planned_stages(config)), desc=f"{config.task} N={config.n}", unit="stage", smoothing=0,
+                 disable=not progress)
+    with outer:
+        timer = StageTimer(outer)
+        with timer("data"):
+            data = data or load_cell_data(config)
+        details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
+        model.eval()
+        rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
+                                               config.max_new_tokens, progress, timer)
+        if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
+        store = config.store or cache_dir() / "activations"
+        held_out = records = None
+        if config.trained:
+            with timer("icl_gap"):
+                details["icl_gap"] = measure_icl_gap(model, tokenizer, data.task, data.split.train, data.split.dev, config.run,
+                                                     config.batch_size, config.max_new_tokens)
+        if config.similarity_rows:
+            with timer("teacher:similarity"):
+                held_out = _similarity_queries(model, tokenizer, data, config, store, progress)
+            with timer("similarity:base"):
+                details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
+        if needs_teacher(config.trained):
+            split = data.split
+            demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
+            with timer("teacher"):
+                records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
+        items = training_items(tokenizer, data.task, data.split, records)
+        for method in config.trained:
+            peft_model = make_adapter(model, config.adapter, seed=config.run)
+            first = METHODS[method][0]
+            report_phase = config.phase_metrics and len(METHODS[method]) > 1
 
-        def phase_end(objective, current):
-            if report_phase and objective == first:
-                r, p = evaluate_method(current, tokenizer, first, data.eval_sets, None, config.batch_size, progress, config.max_new_tokens)
-                rows.extend(r); predictions.extend(p)
+            def phase_end(objective, current):
+                if report_phase and objective == first:
+                    r, p = evaluate_method(current, tokenizer, first, data.eval_sets, None, config.batch_size, progress, config.max_new_tokens)
+                    rows.extend(r); predictions.extend(p)
 
-        start_from = (prior or {}).get(first) if len(METHODS[method]) > 1 else None
-        with timer(f"train:{method}"):
-            details["training"][method] = train_adapter(peft_model, tokenizer, method, items, config, Path(output_dir) / method,
-                                                        start_from, phase_end, progress)
-        peft_model.eval()
-        r, p, details["dev"][method], similarity = evaluate_trained(peft_model, tokenizer, method, data, config, held_out, progress, timer)
-        rows += r; predictions += p
-        if similarity is not None: details["activation_similarity"][method] = similarity
-        model = remove_adapter(peft_model)
+            start_from = (prior or {}).get(first) if len(METHODS[method]) > 1 else None
+            with timer(f"train:{method}"):
+                details["training"][method] = train_adapter(peft_model, tokenizer, method, items, config, Path(output_dir) / method,
+                                                            start_from, phase_end, progress, f"train {progress_label(method, data.task)}")
+            peft_model.eval()
+            r, p, details["dev"][method], similarity = evaluate_trained(peft_model, tokenizer, method, data, config, held_out, progress, timer)
+            rows += r; predictions += p
+            if similarity is not None: details["activation_similarity"][method] = similarity
+            model = remove_adapter(peft_model)
     details["profile"] = timer.seconds
     return pd.DataFrame(rows), {**details, "predictions": predictions}

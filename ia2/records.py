@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 import ia2
-from .trainers import METHODS, method_id
+from .trainers import METHODS, method_id, umask_mode
 
 # %% auto #0
 __all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 'record_checksum', 'write_json_atomic',
@@ -25,11 +25,6 @@ __all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 
            'provenance_problems', 'select_learning_rates', 'environment']
 
 # %% ../nbs/10c_records.ipynb #91eab26b
-def _umask_mode(base: int = 0o666) -> int:
-    "The mode a plain `open` would give a new file under the current umask."
-    mask = os.umask(0); os.umask(mask)
-    return base & ~mask
-
 def write_text_atomic(
     text: str,  # the whole content
     path: Path,  # destination file
@@ -40,7 +35,7 @@ def write_text_atomic(
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f: f.write(text)
-        os.chmod(tmp, _umask_mode())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

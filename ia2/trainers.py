@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import torch
 from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model,
                   set_peft_model_state_dict)
 from safetensors.torch import load_file
+from tqdm.auto import tqdm
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 
 from .activations import TeacherRecord, left_pad, response_positions
 from .hooks import capture_attention_outputs, find_attention_blocks
@@ -31,7 +34,7 @@ from .tasks import Example
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
            'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator', 'method_id',
            'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'DevSchedule',
-           'training_files', 'train_method', 'load_completed_phases']
+           'TrainingBar', 'training_files', 'train_method', 'umask_mode', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -94,7 +97,11 @@ def add_adapter(
                                     prompt_tuning_init=PromptTuningInit.RANDOM)
     else:
         config = PrefixTuningConfig(num_virtual_tokens=settings.num_virtual_tokens, task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft reads `model.is_gradient_checkpointing`, which transformers 5 deprecated for `is_activation_checkpointing`
+        # (same value): a FutureWarning from inside peft on every wrap, about nothing we call
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
 
 # %% ../nbs/06_trainers.ipynb #626ab43a
 def build_items(
@@ -151,7 +158,6 @@ def _pad_stack(tensors: list[torch.Tensor], dim: int, length: int) -> torch.Tens
 PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
 PAPER_PATIENCE = 5  # ... and stops after 5 dev evaluations without improvement (App. B)
 DEFAULT_PROTOCOL = "best"  # restore the best dev checkpoint ('paper': keep the stop-time weights, as the authors' code does)
-_FILE_MODE = 0o666 & ~(lambda m: (os.umask(m), m)[1])(os.umask(0))  # what a plain open() gives under the umask
 OBJECTIVES = ("sft", "sft_icl", "tokl", "ia2", "joint")  # single-phase training objectives
 METHODS = {  # method id -> objectives trained one after the other on the same adapter
     "sft": ("sft",), "sft_icl": ("sft_icl",), "tokl": ("tokl",), "ia2": ("ia2",), "joint": ("joint",),
@@ -334,6 +340,22 @@ class DevSchedule(TrainerCallback):
             with torch.no_grad():
                 for name, p in self.params.items(): p.copy_(self.best_weights[name])
 
+# %% ../nbs/06_trainers.ipynb #618c8479
+class TrainingBar(TrainerCallback):
+    "A labelled progress bar over a phase's optimizer steps, with the last dev loss; replaces the Trainer's own bar."
+    def __init__(self,
+                 desc: str):  # the bar's label, e.g. 'train IA2 · SST2'
+        self.desc, self.bar = desc, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = tqdm(total=state.max_steps, desc=self.desc, unit="step", leave=False, disable=not state.is_world_process_zero)
+
+    def on_step_end(self, args, state, control, **kwargs): self.bar.update(state.global_step - self.bar.n)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs): self.bar.set_postfix_str(f"dev loss {metrics['eval_loss']:.4g}")
+
+    def on_train_end(self, args, state, control, **kwargs): self.bar.close()
+
 # %% ../nbs/06_trainers.ipynb #bb20e399
 def training_files(
     folder: str | Path,  # a method's training folder (`train_method`'s `args.output_dir`)
@@ -351,6 +373,7 @@ def train_method(
     config: dict | None = None,  # extra configuration saved in training.json (task, N, run, adapter ...)
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase (e.g. to evaluate IA2 before SFT)
     completed: list[dict] = (),  # phases already trained (see `load_completed_phases`); `model` must hold their end weights
+    desc: str | None = None,  # progress bars' label (default: 'train' and the method); a sequence's phases add their objective
 ) -> dict:
     "Train `model` with each objective of `method` in turn; save the adapter, its dev curves and timings in `args.output_dir`."
     method = method_id(method)
@@ -370,9 +393,12 @@ def train_method(
         start = _trainable_fingerprint(model)
         phase_args = dataclasses.replace(args, objective=objective, output_dir=str(Path(args.output_dir) / f"phase{index}-{objective}"))
         schedule = DevSchedule(model, patience, args.protocol)
-        trainer = IA2Trainer(model=model, args=phase_args, train_dataset=train, eval_dataset=dev,
-                             data_collator=IA2Collator(pad_id), callbacks=[schedule])
-        if args.disable_tqdm: trainer.remove_callback(PrinterCallback)  # quiet means quiet: no per-epoch log dicts
+        label = (desc or f"train {METHOD_LABELS[method]}") + (
+            f" · {METHOD_LABELS[objective]} ({index + 1}/{len(objectives)})" if len(objectives) > 1 else "")
+        trainer = IA2Trainer(model=model, args=phase_args, train_dataset=train, eval_dataset=dev, data_collator=IA2Collator(pad_id),
+                             callbacks=[schedule] + ([] if args.disable_tqdm else [TrainingBar(label)]))
+        # quiet means quiet: no per-epoch log dicts; otherwise our labelled bar instead of the Trainer's (or Jupyter's) own
+        trainer.remove_callback(PrinterCallback if args.disable_tqdm else DEFAULT_PROGRESS_CALLBACK)
         clock, cpu = time.perf_counter(), time.process_time()
         trainer.train()
         seconds, cpu, steps = time.perf_counter() - clock, time.process_time() - cpu, trainer.state.global_step
@@ -398,15 +424,24 @@ def train_method(
     clock = time.perf_counter()
     adapter_dir, summary_path = training_files(out)
     model.save_pretrained(adapter_dir)
-    for saved in adapter_dir.iterdir(): saved.chmod(_FILE_MODE)  # safetensors writes 0600; a shared folder needs the umask's
+    mode = umask_mode()  # safetensors writes 0600; a shared folder needs the umask's
+    for saved in adapter_dir.iterdir(): saved.chmod(mode)
     save = time.perf_counter() - clock
     trained = sum(p["timing"]["seconds"] for p in phases if not p.get("reused"))  # on_phase_end's time is the caller's
     timing = {"seconds": round(trained + save, 3), "save_seconds": round(save, 3)}
     summary = {"method": method, "protocol": args.protocol, "phases": phases, "timing": timing,
                "training_arguments": args.to_dict(), "config": config or {}}
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
-    summary_path.chmod(_FILE_MODE)
+    summary_path.chmod(mode)
     return summary
+
+# %% ../nbs/06_trainers.ipynb #43f12121
+def umask_mode(
+    base: int = 0o666,  # the mode asked for: 0o666 for a file (as `open` asks), 0o777 for a folder (as `mkdir` asks)
+) -> int:
+    "The mode a new file (or folder) asking for `base` gets under this process's umask."
+    mask = os.umask(0); os.umask(mask)  # setting is the only way to read it: put it back at once
+    return base & ~mask
 
 # %% ../nbs/06_trainers.ipynb #ae34beee
 def load_completed_phases(

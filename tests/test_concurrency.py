@@ -11,7 +11,7 @@ from pathlib import Path
 from ia2.config import load_grid
 from ia2.experiments import grid_status, run_grid
 
-from test_faults import GRID, records, write_grid
+from helpers import GRID, records, write_grid
 
 IA2 = shutil.which("ia2", path=str(Path(sys.executable).parent))
 

@@ -9,7 +9,9 @@ from ia2.cli import main
 from ia2.config import GRID_KEYS, GridError, load_grid
 from ia2.experiments import grid_status, run_grid
 
-from test_faults import GRID, fresh_cli_logger, write_grid  # noqa: F401 (an autouse fixture)
+from helpers import GRID, write_grid
+
+pytestmark = pytest.mark.usefixtures("fresh_cli_logger")
 
 WRONG = {  # a value of the wrong type for every grid key
     "name": 3, "models": [3], "tasks": [3], "n": ["four"], "learning_rates": ["fast"], "runs": [0.5], "adapters": ["lora"],
@@ -24,7 +26,7 @@ def test_every_grid_key_has_a_wrong_type_case():
 
 
 def grid_with(tmp_path, key, value):
-    "The tiny grid of test_faults with `key` set to `value` (added, or replacing the file's own line)."
+    "The tiny grid of helpers.py with `key` set to `value` (added, or replacing the file's own line)."
     lines = [l for l in GRID.splitlines() if not re.match(rf"\s*{key}:", l)]
     if key == "tasks":  # the grid's inline task spans one line after 'tasks:'
         lines = [l for l in lines if "tiny_faults" not in l]

@@ -21,50 +21,11 @@ from ia2.cli import main
 from ia2.config import GridError, load_grid
 from ia2.experiments import cell_files, grid_status, run_grid
 from ia2.models import cached_model_problem, prepare_builtin_model
+from ia2.trainers import umask_mode
 
-WORDS = ["good", "bad", "great", "awful", "fine", "poor", "superb", "dreadful", "nice", "dull"]
-GRID = """
-    name: faults
-    models: [tiny:llama]
-    tasks:
-      - {name: tiny_faults, template: "Text:{text}\\nLabel:", label_words: ["0", "1"], data_folder: reviews}
-    n: [4]
-    methods: [base, ICL, ia2, ia2-sft]
-    learning_rates: [1.0e-2]
-    runs: [0]
-    eval_rows: 4
-    ood: false
-    max_epochs: 1
-    batch_size: 4
-    data_dir: data
-    store: store
-"""
+from helpers import GRID, records, write_grid
 
-
-def volatile(key: str) -> bool:
-    "Wall times, versions, checksums and the folders of the run: nothing computed."
-    return key in {"finished_at", "environment", "sha256", "profile", "data_dir", "store"} or "seconds" in key or key.endswith("per_step")
-
-
-def strip(value):
-    if isinstance(value, dict): return {k: strip(v) for k, v in value.items() if not volatile(k)}
-    if isinstance(value, list): return [strip(v) for v in value]
-    return value
-
-
-def records(grid) -> dict:
-    "Every finished record of the grid minus volatile keys, by file name."
-    return {p.name: strip(json.loads(p.read_text())) for p in sorted((grid.folder / "tiny-llama").glob("*.json"))
-            if not p.name.endswith(".failed.json")}
-
-
-def write_grid(folder: Path, text: str = GRID) -> Path:
-    (folder / "data" / "reviews").mkdir(parents=True)
-    for split, count in (("train", 40), ("test", 12)):
-        rows = [{"text": f"{WORDS[i % 10]} {split} {i}", "label": int(i % 2 == 0)} for i in range(count)]
-        (folder / "data" / "reviews" / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    (folder / "grid.yaml").write_text(textwrap.dedent(text))
-    return folder / "grid.yaml"
+pytestmark = pytest.mark.usefixtures("fresh_cli_logger")
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +42,6 @@ def copy(clean, tmp_path):
     "A copy of the clean run's folder (records, adapters, store) to damage."
     shutil.copytree(clean[0], tmp_path / "run")
     return load_grid(tmp_path / "run" / "grid.yaml")
-
-
-@pytest.fixture(autouse=True)
-def fresh_cli_logger():
-    "`ia2.cli.main` adds a stdout handler once; drop it so each test's capsys sees the output."
-    yield
-    logging.getLogger("ia2").handlers.clear()
 
 
 def cell(grid, method: str):
@@ -240,11 +194,10 @@ def test_read_only_results_folder_fails_before_any_model_is_loaded(clean, copy, 
 
 def test_records_adapters_and_parts_get_the_umask_mode(clean):
     folder = clean[0]
-    mask = os.umask(0); os.umask(mask)
-    files = [*folder.glob("results/faults/tiny-llama/*.json"), *folder.glob("results/**/adapter_model.safetensors"),
-             *folder.glob("store/*/*")]
-    assert len(files) > 6
-    for path in files: assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+    training = [p for p in folder.glob("results/faults/tiny-llama/adapters/**/*") if p.is_file()]  # adapter/, training.json
+    files = [*folder.glob("results/faults/tiny-llama/*.json"), *training, *folder.glob("store/*/*")]
+    assert len(files) > 6 and any(p.name == "adapter_model.safetensors" for p in training)
+    for path in files: assert path.stat().st_mode & 0o777 == umask_mode(), path
 
 
 def test_changed_model_cache_and_killed_conversion_are_repaired(tmp_path, caplog):

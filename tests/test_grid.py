@@ -1,6 +1,5 @@
 """The grid runner end to end through the `ia2` command, on a task defined inline in the grid file (no real data):
 SIGKILL mid-cell then restart, accelerate sharding, prompt and prefix adapters, TensorBoard logging."""
-import json
 import shutil
 import signal
 import subprocess
@@ -14,8 +13,9 @@ import pytest
 from ia2.config import load_grid
 from ia2.experiments import grid_status, run_grid
 
+from helpers import records, write_grid
+
 IA2 = shutil.which("ia2", path=str(Path(sys.executable).parent))
-WORDS = ["good", "bad", "great", "awful", "fine", "poor", "superb", "dreadful", "nice", "dull"]
 GRID = """
     name: resume
     models: [tiny:llama]
@@ -35,20 +35,10 @@ GRID = """
 """
 
 
-def volatile(key: str) -> bool:
-    "Wall times, versions, checksums and the run's own folders (absolute paths): nothing computed."
-    return key in {"finished_at", "environment", "sha256", "profile", "data_dir", "store"} or "seconds" in key or key.endswith("per_step")
-
-
 def _grid(folder: Path, epochs: int = 12, **replace) -> Path:
-    (folder / "data" / "reviews").mkdir(parents=True)
-    for split, count in (("train", 40), ("test", 12)):
-        rows = [{"text": f"{WORDS[i % 10]} {split} {i}", "label": int(i % 2 == 0)} for i in range(count)]
-        (folder / "data" / "reviews" / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     text = textwrap.dedent(GRID.format(epochs=epochs))
     for old, new in replace.items(): text = text.replace(old, new)
-    (folder / "grid.yaml").write_text(text)
-    return folder / "grid.yaml"
+    return write_grid(folder, text)
 
 
 def _run(grid: Path, **kwargs):
@@ -56,25 +46,17 @@ def _run(grid: Path, **kwargs):
                             text=True, **kwargs)
 
 
-def _records(folder: Path) -> dict:
-    def strip(value):
-        if isinstance(value, dict): return {k: strip(v) for k, v in value.items() if not volatile(k)}
-        if isinstance(value, list): return [strip(v) for v in value]
-        return value
-    return {p.name: strip(json.loads(p.read_text())) for p in sorted((folder / "results" / "resume" / "tiny-llama").glob("*.json"))}
-
-
 def test_sigkill_mid_cell_then_restart_gives_the_same_records(tmp_path):
     clean = _grid(tmp_path / "clean")
     assert _run(clean).wait(timeout=900) == 0
 
     killed = _grid(tmp_path / "killed")
-    records = killed.parent / "results" / "resume" / "tiny-llama"
+    folder = killed.parent / "results" / "resume" / "tiny-llama"
     process = _run(killed)
     victim, deadline = None, time.time() + 900
     while victim is None and time.time() < deadline and process.poll() is None:
         # a trained cell whose owner file exists is being computed: kill the runner a moment into it
-        for owner in sorted(records.glob(".*_sft_*.owner")) if records.exists() else []:
+        for owner in sorted(folder.glob(".*_sft_*.owner")) if folder.exists() else []:
             time.sleep(0.3)
             victim = owner.name[1:].removesuffix(".owner")
             process.send_signal(signal.SIGKILL)
@@ -82,12 +64,12 @@ def test_sigkill_mid_cell_then_restart_gives_the_same_records(tmp_path):
         time.sleep(0.01)
     process.wait(timeout=60)
     assert victim is not None, "the runner finished before it could be killed mid-cell"
-    assert not (records / f"{victim}.json").exists()  # killed mid-cell: no record, no partial record
-    assert not list(records.glob("*.tmp")) and not list(records.glob(".*.tmp"))
+    assert not (folder / f"{victim}.json").exists()  # killed mid-cell: no record, no partial record
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
 
     restart = _run(killed)
     assert restart.wait(timeout=900) == 0, restart.stderr.read()
-    done, expected = _records(killed.parent), _records(clean.parent)
+    done, expected = records(load_grid(killed)), records(load_grid(clean))
     assert len(expected) == 5 and sorted(done) == sorted(expected)  # base, ICL, sft, ia2, ia2-sft
     for name in expected:
         assert done[name] == expected[name], name
