@@ -27,7 +27,7 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'QUICKSTART', 'add_config_options', 'config_from_options', 'results_table', 'launcher_shard', 'open_grid',
-           'verify_grid', 'timing_table', 'build_parser', 'main']
+           'verify_grid', 'absent_adapters', 'timing_table', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #ab61aed6
 QUICKSTART = {"eval_rows": 200}  # the quickstart's job: fewer evaluation rows than the paper's 500, to fit a coffee break
@@ -144,7 +144,8 @@ def verify_grid(grid) -> list[str]:
         if "error" not in record:  # a finished cell, not a failure
             problems += [f"provenance: {record_path}: {p} -> rerun the cell (delete the record) or migrate it with "
                          "tools/migrate_records.py" for p in provenance_problems(record)]
-        for method in record.get("adapters", {}) if "error" not in record else ():
+        for method, saved in record.get("adapters", {}).items() if "error" not in record else ():
+            if not (Path(grid.folder) / saved["path"]).is_file(): continue  # not on this machine (adapters are not committed): `absent_adapters`
             problem = adapter_problem(grid, record, method)
             if problem is not None:
                 problems.append(f"damaged: {problem} -> sequences that start from it train from scratch; delete "
@@ -157,6 +158,15 @@ def verify_grid(grid) -> list[str]:
         problem = cached_model_problem(model) if model in BUILTIN_MODELS else None
         if problem is not None: problems.append(f"damaged: {problem} -> the next load moves it aside and converts the model again")
     return problems
+
+def absent_adapters(grid) -> list[Path]:
+    "Adapters the grid's records name that are not on this machine (a clone has only those committed); reuse then retrains them."
+    paths = []
+    for record_path in sorted(Path(grid.folder).glob("*/*.json")):
+        try: record = read_record(record_path)
+        except RecordError: continue  # damaged: `verify_grid` names it
+        paths += [Path(grid.folder) / s["path"] for s in record.get("adapters", {}).values() if not (Path(grid.folder) / s["path"]).is_file()]
+    return paths
 
 def _status(args) -> int:
     "Print how many cells are done, failed, pending and waiting."
@@ -171,8 +181,10 @@ def _status(args) -> int:
     for row in status[(status.state == "pending") & status.error.notna()].itertuples():
         logger.info(f"DAMAGED {row.cell_id}: {row.error}")
     if args.verify:
-        problems = verify_grid(grid)
-        logger.info("\n".join(problems) if problems else "verify: every record, adapter, store part and converted model passes its check")
+        problems, absent = verify_grid(grid), absent_adapters(grid)
+        if absent: logger.info(f"{len(absent)} adapter(s) named by records are not on this machine (adapters are not committed, "
+                               f"e.g. {absent[0]}); a cell that would start from one trains it again, and nothing is wrong with the records")
+        logger.info("\n".join(problems) if problems else "verify: every record, adapter, store part and converted model present passes its check")
         return 1 if problems else 0
     return 0
 
@@ -181,7 +193,7 @@ def timing_table(frame_records: list[dict]) -> pd.DataFrame:
     rows = [{"method": r["cell"]["method"], **r.get("profile", {})} for r in frame_records if r.get("profile")]
     if not rows: return pd.DataFrame()
     stages = pd.DataFrame(rows).groupby("method").mean(numeric_only=True).round(1)
-    return stages.loc[:, stages.notna().any()].fillna(0)
+    return stages.loc[:, stages.notna().any()]  # NaN: a stage this method does not have
 
 def _table(args) -> int:
     "Print the grid's summary table (or its timing)."
@@ -191,7 +203,7 @@ def _table(args) -> int:
     if args.timing:
         timing = timing_table(records)
         if timing.empty: raise ValueError(f"no record under {grid.folder} has a stage profile (records written before profiles existed)")
-        logger.info("mean seconds per stage, per method\n" + timing.to_string())
+        logger.info("mean seconds per stage, per method (– : the method has no such stage)\n" + timing.to_string(na_rep="–"))
         return 0
     frame = records_frame(records)
     if frame.empty: raise ValueError(f"no finished records under {grid.folder}; run `ia2 run {args.grid}` first")

@@ -17,6 +17,7 @@ from .activations import greedy_generate, left_pad
 from .data import build_icl_prompt
 from .losses import sft_loss
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
+from .models import adapters_in_model_dtype
 from .answers import last_boxed, normalize_math, normalize_text, parse_gsm8k  # re-exported: their old home
 from .tasks import Example, Task, check_label_tokenization
 from .trainers import METHOD_LABELS, IA2Collator, build_items
@@ -204,30 +205,31 @@ def evaluate_method(
 ) -> tuple[list[dict], list[dict]]:
     "Metric rows and per-row predictions of `model` on every evaluation set."
     rows, predictions, source = [], [], next(iter(eval_sets))
-    for name, (task, queries) in eval_sets.items():
-        start = time.perf_counter()
-        demos = None if demonstrations is None else demonstrations[name]
-        desc = progress_label(method, task, name != source, demos)
-        if task.multi_token:
-            result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress, desc)
-            rows.append({"method": method, "eval_task": name, "ood": name != source,
-                         **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
+    with adapters_in_model_dtype(model):  # a float32 adapter on a bf16 model runs in bf16 here (ia2.models)
+        for name, (task, queries) in eval_sets.items():
+            start = time.perf_counter()
+            demos = None if demonstrations is None else demonstrations[name]
+            desc = progress_label(method, task, name != source, demos)
+            if task.multi_token:
+                result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress, desc)
+                rows.append({"method": method, "eval_task": name, "ood": name != source,
+                             **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
+                             "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
+                predictions.append({"method": method, "eval_task": name, "response": result["responses"],
+                                    "correct": [int(c) for c in result["correct"]]})
+                continue
+            scores, label_ids, labels = predict_single_token(model, tokenizer, task, queries, demos,
+                                                             batch_size=batch_size, progress=progress, desc=desc)
+            metrics = single_token_metrics(scores.topk_ids[:, 0], scores.topk_probs, np.array(label_ids), scores.label_probs, labels)
+            rows.append({"method": method, "eval_task": name, "ood": name != source, **metrics,
                          "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
-            predictions.append({"method": method, "eval_task": name, "response": result["responses"],
-                                "correct": [int(c) for c in result["correct"]]})
-            continue
-        scores, label_ids, labels = predict_single_token(model, tokenizer, task, queries, demos,
-                                                         batch_size=batch_size, progress=progress, desc=desc)
-        metrics = single_token_metrics(scores.topk_ids[:, 0], scores.topk_probs, np.array(label_ids), scores.label_probs, labels)
-        rows.append({"method": method, "eval_task": name, "ood": name != source, **metrics,
-                     "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
-        top1 = scores.topk_ids[:, 0]
-        top1_label = [label_ids.index(t) if t in label_ids else -1 for t in top1.tolist()]  # -1: not a label word
-        predictions.append({"method": method, "eval_task": name, "label": labels.tolist(),
-                            "prediction": np.asarray(scores.label_probs).argmax(1).tolist(),  # the label-set prediction
-                            "top1_label": top1_label,
-                            "confidence": top_k_confidence(scores.topk_probs).round(6).tolist(),
-                            "correct": top1_correct(top1, label_ids, labels).astype(int).tolist()})
+            top1 = scores.topk_ids[:, 0]
+            top1_label = [label_ids.index(t) if t in label_ids else -1 for t in top1.tolist()]  # -1: not a label word
+            predictions.append({"method": method, "eval_task": name, "label": labels.tolist(),
+                                "prediction": np.asarray(scores.label_probs).argmax(1).tolist(),  # the label-set prediction
+                                "top1_label": top1_label,
+                                "confidence": top_k_confidence(scores.topk_probs).round(6).tolist(),
+                                "correct": top1_correct(top1, label_ids, labels).astype(int).tolist()})
     return rows, predictions
 
 def dev_metrics(
@@ -239,10 +241,11 @@ def dev_metrics(
     max_new_tokens: int | None = None,  # multi-token tasks: generation limit (None: the task's)
 ) -> dict:
     "Accuracy on the dev rows without demonstrations, and the NLL of the gold label (label set) or answer (per token)."
-    if task.multi_token:
-        result = evaluate_multi_token(model, tokenizer, task, dev, None, batch_size, max_new_tokens, progress=False)
-        return {"accuracy": result["accuracy"], "nll": answer_nll(model, tokenizer, dev, batch_size), "rows": len(dev)}
-    scores, label_ids, labels = predict_single_token(model, tokenizer, task, dev, None, batch_size, progress=False)
+    with adapters_in_model_dtype(model):
+        if task.multi_token:
+            result = evaluate_multi_token(model, tokenizer, task, dev, None, batch_size, max_new_tokens, progress=False)
+            return {"accuracy": result["accuracy"], "nll": answer_nll(model, tokenizer, dev, batch_size), "rows": len(dev)}
+        scores, label_ids, labels = predict_single_token(model, tokenizer, task, dev, None, batch_size, progress=False)
     return {"accuracy": float(top1_correct(scores.topk_ids[:, 0], label_ids, labels).mean()),
             "nll": nll(label_set_probs(scores.label_probs), labels), "rows": len(dev)}
 

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
            'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'adapters_disabled',
-           'prepare_builtin_model', 'cached_model_problem', 'default_dtype', 'load_model']
+           'adapters_in_model_dtype', 'prepare_builtin_model', 'cached_model_problem', 'default_dtype', 'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -350,15 +350,20 @@ def weights_fingerprint(model: torch.nn.Module,  # any module; a PEFT-wrapped mo
     "SHA-256 over the names, dtypes, shapes and bytes of all parameters of `model`, in module order."
     return _fingerprint(model.named_parameters())
 
+def _adapter_tensor(name: str,  # a parameter's name in a PEFT-wrapped model
+                    adapters: tuple[str, ...],  # the model's adapter names (`peft_config`'s keys)
+                   ) -> bool:
+    "Whether `name` is an adapter's own tensor (`lora_A.default.weight`, `prompt_encoder.default...`), not a base weight."
+    return any(f'.{a}.' in name or name.endswith(f'.{a}') for a in adapters)
+
 def base_weights_fingerprint(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
                             ) -> str:  # sha256 hex digest
     "`weights_fingerprint` of the base model under any PEFT adapters: the same digest as the bare model's."
     from peft import PeftModel
     if not isinstance(model, PeftModel): return weights_fingerprint(model)
     adapters = tuple(model.peft_config)
-    own = lambda name: any(f'.{a}.' in name or name.endswith(f'.{a}') for a in adapters)  # an adapter's own tensor
     return _fingerprint((name.replace('.base_layer', ''), p) for name, p in model.get_base_model().named_parameters()
-                        if not own(name))
+                        if not _adapter_tensor(name, adapters))
 
 @contextmanager
 def adapters_disabled(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
@@ -369,6 +374,25 @@ def adapters_disabled(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapp
         with model.disable_adapter(): yield model
     else:
         yield model
+
+# %% ../nbs/02_models.ipynb #a7c41e02
+@contextmanager
+def adapters_in_model_dtype(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
+                           ):
+    "Evaluation: the adapter's tensors in the base weights' dtype inside the block; the original tensors back after it."
+    from peft import PeftModel
+    if not isinstance(model, PeftModel):
+        yield model
+        return
+    adapters = tuple(model.peft_config)
+    dtype = next(p.dtype for name, p in model.named_parameters() if not _adapter_tensor(name, adapters) and p.is_floating_point())
+    originals = [(p, p.data) for name, p in model.named_parameters()
+                 if _adapter_tensor(name, adapters) and p.is_floating_point() and p.dtype != dtype]
+    try:
+        for p, original in originals: p.data = original.to(dtype)  # a new tensor: `original` is kept as it is
+        yield model
+    finally:
+        for p, original in originals: p.data = original
 
 # %% ../nbs/02_models.ipynb #8083f1ca
 _SOURCE_FILE = 'ia2_source.json'  # written last: its presence marks a complete conversion (and `_CHECKSUMS` its files)

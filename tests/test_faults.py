@@ -229,3 +229,16 @@ def test_changed_model_cache_and_killed_conversion_are_repaired(tmp_path, caplog
     assert json.loads((repaired / "ia2_checksums.json").read_text()) == json.loads((reference / "ia2_checksums.json").read_text())
     weights.unlink()  # a missing file is caught too, not only a changed one
     assert "model.safetensors is missing" in cached_model_problem("smollm2-135m", cache=cache)
+
+
+def test_adapters_absent_from_a_clone_are_not_damage(clean, copy, capsys):
+    ia2 = cell_files(copy, cell(copy, "ia2")).training("ia2") / "adapter" / "adapter_model.safetensors"
+    ia2.unlink()  # a fresh clone: adapters are not committed
+    capsys.readouterr()
+    assert main(["status", str(copy.source), "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "not on this machine" in out and "damaged" not in out
+    forget(copy, "ia2-sft")
+    assert run_grid(copy, progress=False) == {"finished": 1, "failed": 0}  # its sequence trains the ia2 phase again
+    name = cell_files(copy, cell(copy, "ia2-sft")).record.name
+    assert records(copy)[name]["reused"] == {} and records(copy)[name]["results"] == clean[1][name]["results"]
