@@ -107,13 +107,18 @@ def bootstrap_gap(
     if len(treated) != len(control) or len(treated) < 2:
         raise ValueError(f"need the same runs (at least 2) for both methods; got {len(treated)} and {len(control)}")
     key = "row_ids" if all("row_ids" in r for r in treated + control) else "label"  # older records: labels only
+    if not all(key in r for r in treated + control):
+        raise ValueError("the runs name neither their evaluation rows (row_ids) nor their labels, so they cannot be paired")
+    if metric != "accuracy" and not all("confidence" in r for r in treated + control):
+        raise ValueError(f"{metric} needs per-row confidences, which multi-token records do not have; use accuracy")
     rows = _stack(treated + control, key)
     if not (rows == rows[0]).all():
         raise ValueError(f"the runs do not share their evaluation rows ({key} differ); this bootstrap resamples one "
                          "set of rows for every run and method, so it needs the same rows in every run")
     f = GAP_METRICS[metric]
-    conf_t, corr_t, conf_c, corr_c = (_stack(treated, "confidence"), _stack(treated, "correct"),
-                                      _stack(control, "confidence"), _stack(control, "correct"))  # [runs, rows]
+    corr_t, corr_c = _stack(treated, "correct"), _stack(control, "correct")  # [runs, rows]
+    confidence = lambda runs, correct: _stack(runs, "confidence") if metric != "accuracy" else np.zeros_like(correct)  # accuracy reads none
+    conf_t, conf_c = confidence(treated, corr_t), confidence(control, corr_c)
     n_runs, n_rows = corr_t.shape
     gap = float(np.mean([f(conf_t[r], corr_t[r]) - f(conf_c[r], corr_c[r]) for r in range(n_runs)]))
     rng = np.random.default_rng(seed)
@@ -162,16 +167,15 @@ def headline_gaps(
     level: float = 0.95,  # interval coverage
     power: float = 0.8,  # power of the minimal detectable effect
 ) -> pd.DataFrame:  # one row per (N, task, eval task, comparison, metric)
-    "Every gap treated − control on shared runs, with its two-way bootstrap interval and minimal detectable effect."
+    "Every gap treated − control on shared runs, with its two-way bootstrap interval and minimal detectable effect (multi-token tasks: accuracy only)."
     rows = []
-    single = frame[~frame.task.map(lambda t: get_task(t).multi_token)]
-    for (n, task, eval_task, ood), _ in single[single.n > 0].groupby(["n", "task", "eval_task", "ood"], sort=True):
+    for (n, task, eval_task, ood), _ in frame[frame.n > 0].groupby(["n", "task", "eval_task", "ood"], sort=True):
         for treated, control in comparisons:
             runs_t, runs_c = (run_rows(records, frame, n, task, eval_task, m, by, None if m in ("base", "ICL") else adapter)
                               for m in (treated, control))
             shared = sorted(set(runs_t) & set(runs_c))
             if len(shared) < 2: continue
-            for metric in metrics:
+            for metric in [m for m in metrics if m == "accuracy" or not get_task(eval_task).multi_token]:  # generated answers have no confidence
                 result = bootstrap_gap([runs_t[r] for r in shared], [runs_c[r] for r in shared], metric, reps, seed, level)
                 rows.append({"n": n, "task": task, "eval_task": eval_task, "ood": ood, "treated": treated, "control": control,
                              "metric": metric, **result, "level": level, "mde": bloom_mde(result["se"], len(shared) - 1, 1 - level, power)})
