@@ -2,6 +2,8 @@
 time), and batched multi-token generation (`generate_responses`) vs batch-1 generation (tokens/s)."""
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 from common import Context, cost, log, measure, memory_method, peak_memory, timed_cpu, token_lengths
@@ -98,21 +100,73 @@ def run(ctx: Context) -> dict:
                      "adapter_eval_over_base_eval_float32": adapter["float32"]["ratio"]}}
 
 
-def bench_adapter_eval(ctx: Context) -> dict:
-    """`score_next_token` on the same rows: the base model vs the same weights under a LoRA adapter (r=8 on q, k, o,
-    B made non-zero as after training), in bfloat16 and float32 (copies of the model, so the run's model stays
-    unwrapped); and, once, the PEFT forward with `logits_to_keep=1` that `score_next_token` used before."""
+ADAPTER_EVAL_REPEATS = 15  # at least: the adapter's cost is a few percent, a shared machine's noise tens of percent
+
+
+def paired_ratio(times: dict, name: str, base: str = "base") -> float:
+    """The median over rounds of `name`'s cost over `base`'s in the same round (`measure` interleaves them): a shared
+    machine's load drifts between rounds, and a ratio of two medians taken over different rounds carries that drift."""
+    per_round = lambda t: [cost({"median_s": w, "cpu_median_s": c}) for w, c in zip(t["runs_s"], t["cpu_runs_s"])]
+    return round(statistics.median(a / b for a, b in zip(per_round(times[name]), per_round(times[base]))), 3)
+
+
+LAYER_REPEATS = 300  # calls of about a millisecond each: their minimum is the time without a neighbour's load
+
+
+def adapter_layer_times(wrapped, batch_rows: int, tokens: int, device) -> dict:
+    """Each adapted projection of the first decoder layer on one activation batch of the evaluation's shape: its base
+    layer alone, the LoRA layer as PEFT runs it (float32 adapter weights) and in the model's dtype (as `evaluate_method`
+    runs it); the minimum over `LAYER_REPEATS` interleaved calls, and what the adapter adds to one forward (every
+    adapted layer, as many as the first one's)."""
     import copy
 
+    from peft.tuners.lora import LoraLayer
+
+    from ia2.models import adapters_in_model_dtype
+    layers = [(name.rsplit(".", 1)[-1], m) for name, m in wrapped.named_modules() if isinstance(m, LoraLayer)]
+    first = dict(reversed(layers))  # projection name -> its module in the first decoder layer
+    with adapters_in_model_dtype(wrapped): cast = {name: copy.deepcopy(m) for name, m in first.items()}
+    dtype = wrapped.get_base_model().dtype
+    best, out = {}, {}
+    with torch.no_grad():
+        for name, lora in first.items():
+            x = torch.randn(batch_rows, tokens, lora.get_base_layer().in_features, dtype=dtype, device=device)
+            fns = {"base": lambda: lora.get_base_layer()(x), "peft_dtype": lambda: lora(x), "model_dtype": lambda: cast[name](x)}
+            for fn in fns.values(): fn()
+            best[name] = {k: float("inf") for k in fns}
+            for _ in range(LAYER_REPEATS):
+                for k, fn in fns.items():
+                    wall, cpu = timed_cpu(fn, device)
+                    best[name][k] = min(best[name][k], cost({"median_s": wall, "cpu_median_s": cpu}))
+            out[name] = {k: round(v * 1e3, 4) for k, v in best[name].items()}
+    per_layer = len(layers) / len(first)
+    extra = {k: sum(b[k] - b["base"] for b in best.values()) * per_layer for k in ("peft_dtype", "model_dtype")}
+    return {"shape": [batch_rows, tokens], "adapted_layers": len(layers), "repeats": LAYER_REPEATS, "min_ms": out,
+            "extra_ms_per_forward": {k: round(v * 1e3, 2) for k, v in extra.items()}}
+
+
+def bench_adapter_eval(ctx: Context) -> dict:
+    """`evaluate_method` on the same SST-2 rows (single-token scoring, as the runner evaluates a trained adapter): the
+    base model vs the same weights under a LoRA adapter (r=8 on q, k, o, B made non-zero as after training), in
+    bfloat16 and float32 (copies of the model, so the run's model stays unwrapped). In bfloat16 also the adapter as
+    PEFT runs it, in float32 (`evaluate_method` without `ia2.models.adapters_in_model_dtype`: the path before); and,
+    once, the PEFT forward with `logits_to_keep=1` that `score_next_token` used before."""
+    import copy
+    from contextlib import nullcontext
+    from unittest.mock import patch
+
     from ia2.activations import left_pad
-    from ia2.evaluation import score_next_token
+    from ia2.evaluation import evaluate_method
+    from ia2.tasks import get_task
     from ia2.trainers import AdapterSettings, add_adapter
     lm, s = ctx.lm, ctx.sizes
     tok = lm.tokenizer
-    prompts = [q.prompt for q in ctx.prompts.queries[:s["adapter_eval_rows"]]]
-    labels = [tok(w, add_special_tokens=False)["input_ids"][0] for w in ("0", "1")]
-    batch = s["adapter_eval_batch"]
-    out = {"rows": len(prompts), "batch": batch, "prompt_tokens": token_lengths(tok, prompts)}
+    queries = ctx.prompts.queries[:s["adapter_eval_rows"]]
+    prompts = [q.prompt for q in queries]
+    batch, repeats = s["adapter_eval_batch"], max(ctx.repeats, ADAPTER_EVAL_REPEATS)
+    eval_sets = {"sst2": (get_task("sst2"), queries)}
+    out = {"rows": len(prompts), "batch": batch, "prompt_tokens": token_lengths(tok, prompts), "repeats": repeats,
+           "path": "ia2.evaluation.evaluate_method", "ratio_statistic": "median over rounds of the per-round ratio"}
     for dtype in (torch.bfloat16, torch.float32):
         name = str(dtype).replace("torch.", "")
         base = copy.deepcopy(lm.model).to(dtype)
@@ -120,18 +174,34 @@ def bench_adapter_eval(ctx: Context) -> dict:
         with torch.no_grad():
             for param_name, p in wrapped.named_parameters():
                 if "lora_B" in param_name: p.normal_(0, 0.02, generator=torch.Generator().manual_seed(0))
-        score = lambda m: score_next_token(m, tok, prompts, labels, batch_size=batch, progress=False)
-        log(f"  adapter eval {name}: {len(prompts)} rows at batch {batch}, base vs LoRA")
-        times = measure({"base": lambda: score(base), "adapter": lambda: score(wrapped)}, ctx.device, ctx.repeats)
+        evaluate = lambda m: evaluate_method(m, tok, "bench", eval_sets, batch_size=batch, progress=False)
+
+        def peft_dtype():  # the adapter in the dtype PEFT keeps it in (float32): no cast for evaluation
+            with patch("ia2.evaluation.adapters_in_model_dtype", nullcontext):
+                return evaluate(wrapped)
+
+        fns = {"base": lambda: evaluate(base), "adapter": lambda: evaluate(wrapped)}
+        if dtype != torch.float32: fns["adapter_peft_dtype"] = peft_dtype  # in float32 the two are one path
+        log(f"  adapter eval {name}: {len(prompts)} rows at batch {batch}, base vs LoRA, {repeats} rounds")
+        times = measure(fns, ctx.device, repeats)
         first = {k: v.to(ctx.device) for k, v in left_pad([tok(p)["input_ids"] for p in prompts[:batch]], tok.pad_token_id).items()}
         with torch.no_grad():  # the old path, once per dtype (it is the slow one in bf16): one batch
             wrapped(**first, logits_to_keep=1, use_cache=False)
             old_wall, old_cpu = timed_cpu(lambda: wrapped(**first, logits_to_keep=1, use_cache=False), ctx.device)
             new_wall, new_cpu = timed_cpu(lambda: wrapped(**first, logits_to_keep=torch.tensor([first["input_ids"].shape[1] - 1]),
                                                           use_cache=False), ctx.device)
-        out[name] = {"times": times, "ratio": round(cost(times["adapter"]) / cost(times["base"]), 3),
+        out[name] = {"times": times, "ratio": paired_ratio(times, "adapter"),
+                     "ratio_of_medians": round(cost(times["adapter"]) / cost(times["base"]), 3),
                      "one_batch_logits_to_keep_1": {"wall_s": round(old_wall, 4), "cpu_s": round(old_cpu, 4)},
                      "one_batch_last_index": {"wall_s": round(new_wall, 4), "cpu_s": round(new_cpu, 4)}}
+        if "adapter_peft_dtype" in times: out[name]["ratio_peft_dtype"] = paired_ratio(times, "adapter_peft_dtype")
+        layer = adapter_layer_times(wrapped, *first["input_ids"].shape, ctx.device)
+        forwards = -(-len(prompts) // batch)
+        fastest_base = min(cost({"median_s": w, "cpu_median_s": c})
+                           for w, c in zip(times["base"]["runs_s"], times["base"]["cpu_runs_s"]))
+        layer["extra_over_fastest_base_eval"] = {k: round(v * forwards / 1e3 / fastest_base, 3)
+                                                 for k, v in layer["extra_ms_per_forward"].items()}
+        out[name]["layers"] = layer
         del base, wrapped
     return out
 

@@ -30,7 +30,8 @@ METHOD = [
     "- **CPU time**: with one torch thread on a CPU, every ratio is computed from this process's CPU time "
     "(`time.process_time`), which other jobs on a shared machine do not inflate (they still compete for memory "
     "bandwidth and caches, which CPU time does not hide); the wall times are in results.json beside them.",
-    "- **Adapter evaluation**: `score_next_token` on the same SST-2 queries, on a copy of the base model and on a copy "
+    "- **Adapter evaluation**: `evaluate_method` (as the runner evaluates a trained adapter: in the model's dtype) "
+    "on the same SST-2 queries, on a copy of the base model and on a copy "
     "wrapped in LoRA (r=8 on q, k, o; B drawn non-zero, as after training), in bf16 and in float32. The one-batch "
     "columns time the PEFT forward with `logits_to_keep=1` (what `score_next_token` used before) against the last "
     "position asked for by index (what it uses now); `repro_frozen_head_bf16.py` reproduces the difference with torch "

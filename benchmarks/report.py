@@ -117,16 +117,35 @@ def _t(entry: dict) -> str:
 
 
 def _adapter_lines(a: dict) -> list[str]:
-    out = [f"Adapter evaluation: `score_next_token` on {a['rows']} SST-2 queries at batch {a['batch']} (prompts of "
-           f"{a['prompt_tokens']['mean']} tokens), base model vs the same weights under LoRA (r=8 on q, k, o).", "",
-           "| dtype | base | adapter | adapter / base | one batch, PEFT forward with `logits_to_keep=1` (before) | "
-           "one batch, last position by index (now) |", "|---|---|---|---|---|---|"]
+    if "path" in a:
+        how = (f"`{a['path'].rsplit('.', 1)[-1]}`", f"; {a['repeats']} interleaved rounds, adapter / base is the "
+               f"{a['ratio_statistic']}. The adapter runs in the model's dtype (`ia2.models.adapters_in_model_dtype`); "
+               "the PEFT-dtype column is the same evaluation with PEFT's float32 adapter weights (before).")
+    else:  # measured before evaluation cast the adapter: the adapter column is PEFT's dtype
+        how = ("`score_next_token`", " (measured before evaluation ran the adapter in the model's dtype: the adapter "
+               "column is PEFT's float32 adapter weights).")
+    out = [f"Adapter evaluation: {how[0]} on {a['rows']} SST-2 queries at batch {a['batch']} (prompts of "
+           f"{a['prompt_tokens']['mean']} tokens), base model vs the same weights under LoRA (r=8 on q, k, o){how[1]}", "",
+           "| dtype | base | adapter | adapter / base | adapter, PEFT dtype / base | one batch, PEFT forward with "
+           "`logits_to_keep=1` (before) | one batch, last position by index (now) |", "|---|---|---|---|---|---|---|"]
     for dtype in ("bfloat16", "float32"):
         if dtype not in a: continue
         r = a[dtype]
         old, new = r["one_batch_logits_to_keep_1"], r["one_batch_last_index"]
-        out.append(f"| {dtype} | {_t(r['times']['base'])} | {_t(r['times']['adapter'])} | {r['ratio']} | "
+        peft = (f"{r['ratio_peft_dtype']} ({_t(r['times']['adapter_peft_dtype'])})" if "ratio_peft_dtype" in r
+                else "—")
+        out.append(f"| {dtype} | {_t(r['times']['base'])} | {_t(r['times']['adapter'])} | {r['ratio']} | {peft} | "
                    f"{old['wall_s']} s (CPU {old['cpu_s']} s) | {new['wall_s']} s (CPU {new['cpu_s']} s) |")
+    for dtype in ("bfloat16", "float32"):
+        layer = a.get(dtype, {}).get("layers")
+        if not layer: continue
+        extra, share = layer["extra_ms_per_forward"], layer["extra_over_fastest_base_eval"]
+        times = "; ".join(f"{p} {t['base']} / {t['peft_dtype']} / {t['model_dtype']} ms" for p, t in layer["min_ms"].items())
+        out.append(f"\nThe adapted layers alone, {dtype} (first decoder layer, activations {layer['shape']} × d, the minimum "
+                   f"of {layer['repeats']} calls each; base layer / LoRA with PEFT's float32 weights / LoRA in the model's dtype): {times}. "
+                   f"Over the {layer['adapted_layers']} adapted layers the adapter adds {extra['peft_dtype']} ms per forward "
+                   f"in PEFT's dtype ({share['peft_dtype']} of the fastest base evaluation) and {extra['model_dtype']} ms "
+                   f"in the model's ({share['model_dtype']}).")
     return out
 
 
