@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from .hooks import capture_attention_outputs, find_attention_blocks
+from .models import umask_mode
 
 # %% auto #0
 __all__ = ['TeacherConfig', 'left_pad', 'response_positions', 'trim_response', 'TeacherRecord', 'Generated', 'greedy_generate',
@@ -272,8 +273,7 @@ def _save_part(records: list[TeacherRecord], path: Path):
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"records": str(len(records)), "sha256": _part_checksum(tensors)})
-        mask = os.umask(0); os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; others sharing the store must read it
+        os.chmod(tmp, umask_mode())  # mkstemp makes it private; others sharing the store must read it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -328,7 +328,6 @@ def collect_teacher(
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, f, indent=2)
-        mask = os.umask(0); os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, manifest)
     return [r for start in starts for r in records[start]]

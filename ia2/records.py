@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 import ia2
-from .trainers import METHODS, method_id, umask_mode
+from .models import umask_mode
+from .trainers import METHODS, method_id
 
 # %% auto #0
 __all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 'record_checksum', 'write_json_atomic',

@@ -28,13 +28,14 @@ from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 from .activations import TeacherRecord, left_pad, response_positions
 from .hooks import capture_attention_outputs, find_attention_blocks
 from .losses import ia2_loss, joint_loss, sft_loss, soft_label_loss
+from .models import umask_mode
 from .tasks import Example
 
 # %% auto #0
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
            'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator', 'method_id',
            'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'DevSchedule',
-           'TrainingBar', 'training_files', 'train_method', 'umask_mode', 'load_completed_phases']
+           'TrainingBar', 'training_files', 'train_method', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -434,14 +435,6 @@ def train_method(
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
     summary_path.chmod(mode)
     return summary
-
-# %% ../nbs/06_trainers.ipynb #43f12121
-def umask_mode(
-    base: int = 0o666,  # the mode asked for: 0o666 for a file (as `open` asks), 0o777 for a folder (as `mkdir` asks)
-) -> int:
-    "The mode a new file (or folder) asking for `base` gets under this process's umask."
-    mask = os.umask(0); os.umask(mask)  # setting is the only way to read it: put it back at once
-    return base & ~mask
 
 # %% ../nbs/06_trainers.ipynb #ae34beee
 def load_completed_phases(

@@ -21,7 +21,7 @@ from ia2.cli import main
 from ia2.config import GridError, load_grid
 from ia2.experiments import cell_files, grid_status, run_grid
 from ia2.models import cached_model_problem, prepare_builtin_model
-from ia2.trainers import umask_mode
+from ia2.models import umask_mode
 
 from helpers import GRID, records, write_grid
 
