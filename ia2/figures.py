@@ -88,7 +88,8 @@ def format_table(
     "The paper's layout: 'acc (std) / ece (std)' per method (named as `METHOD_LABELS` says); accuracy in %, OOD tasks starred; one block of rows per adapter when there are several."
     metrics = [m for m in metrics if f"{m}_mean" in summary]  # multi-token tasks have no ECE
     if not metrics: raise ValueError("none of the requested metrics is in the summary; multi-token tasks report accuracy, no_answer and fallback")
-    short = lambda row: f" [{row.runs}/{runs_expected} runs]" if runs_expected and row.runs < runs_expected else ""
+    short = lambda row: (f" [{row.runs}/{runs_expected} runs]"  # the base model is one cell by design
+                         if runs_expected and row.method != "base" and row.runs < runs_expected else "")
     value = lambda row: " / ".join(mean_std(row[f"{m}_mean"], row[f"{m}_std"], m) for m in metrics) + collapse_mark(row) + short(row)
     ns = sorted(set(summary.n) - {0})
     if ns and (summary.n == 0).any():  # the base model does not depend on N: show it on every N's rows
