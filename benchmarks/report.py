@@ -207,6 +207,28 @@ def _scaling_lines(sec: dict) -> list[str]:
     return out
 
 
+def quickstart_lines(results: dict) -> list[str]:
+    "One row per timing of `make quickstart` (benchmarks/quickstart_time.py), with the machine it ran on."
+    timings = results.get("quickstart_seconds") or {}
+    if not timings: return ["Not timed yet: `python benchmarks/quickstart_time.py --fresh-clone --emulate-avx2`."]
+    out = ["| timing | minutes | target ≤ 15 min | CPU, cores, flags | dtype | job | load before → after | commit | date |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for label, t in timings.items():
+        m, e, c = t.get("machine", {}), t.get("emulated"), t.get("config") or {}
+        cpu = f"{m.get('cpu')}, {m.get('cores')} cores, {' '.join(m.get('flags', []))}" + (
+            f"; **emulated AVX2-only**: {', '.join(f'{k}={v}' for k, v in e.items() if k != 'dtype')}" if e else "")
+        job = (f"{c.get('model')}, {c.get('task')} N={c.get('n')}, {c.get('eval_rows')} rows" + (" + OOD" if c.get("ood") else "")) if c else "—"
+        ok = "met" if t.get("returncode") == 0 and t["seconds"] <= 900 else ("**failed**" if t.get("returncode") else "**missed**")
+        out.append(f"| {label} | {t['seconds'] / 60:.1f} | {ok} | {cpu} | {t.get('dtype', '—')} | {job} | "
+                   f"{t.get('load_average_before')} → {t.get('load_average_after')} | {t.get('commit', '—')} | {t.get('date')} |")
+    profiles = {label: t["profile"] for label, t in timings.items() if t.get("profile")}
+    for label, profile in profiles.items():
+        total = timings[label].get("ia2_quickstart_seconds")
+        out += ["", f"Seconds per stage, {label} (`ia2 quickstart` itself: {total} s; the rest is the venv and the model): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in profile.items())]
+    return out
+
+
 def misses(results: dict) -> list[str]:
     "One paragraph per missed target, with the measured numbers that explain it; then other findings."
     from notes import explain, findings
@@ -248,7 +270,8 @@ def _markdown(results: dict) -> str:
              f"- **Device / dtype / weights**: {m['device']} / {results['dtype']} / **{results['weights']}**",
              f"- **Git**: {m.get('git_commit') or 'unknown'}{' (uncommitted changes)' if m.get('git_dirty') else ''}",
              f"- **Wall time**: {results.get('wall_s')} s ({results.get('cpu_s', '—')} s of CPU time in this process)", "",
-             "## Ratios", ""] + key_table(results) + ["", "## Misses (why, and what would fix them)", ""] + misses(results)
+             "## Ratios", ""] + key_table(results) + ["", "## Quickstart (`make quickstart` from a fresh clone)", ""] \
+        + quickstart_lines(results) + ["", "## Misses (why, and what would fix them)", ""] + misses(results)
     for name, r in results["per_model"].items():
         if "sections" not in r: continue
         lines += ["", f"## {name}", "",

@@ -29,7 +29,7 @@ REQUIRED_KEYS = ("adapter_eval_over_base_eval", "adapter_eval_over_base_eval_bfl
                  "train_step_over_forward_backward", "generation_over_forward_rate_b16", "teacher_speedup_vs_reference",
                  "teacher_time_over_generation", "store_activation_bytes_over_minimum", "store_soft_label_bytes_over_minimum")
 LOWER_IS_WORSE = {"generation_over_forward_rate_b16", "teacher_speedup_vs_reference"}  # "worst" = smallest for these
-QUICKSTART_FILE = "quickstart.json"  # {"seconds", "machine", "command", ...}: written by whoever timed `make quickstart`
+QUICKSTART_FILE = "quickstart.json"  # [{"label", "seconds", "machine", "command", ...}]: written by quickstart_time.py
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -98,14 +98,25 @@ def run_model(name: str, args, profile: dict, device: str, dtype, workdir: Path,
             save()
 
 
+def read_quickstart(out: Path) -> dict | None:
+    "The timings of `make quickstart` in OUT/quickstart.json, by label (None: not timed)."
+    path = out / QUICKSTART_FILE
+    timings = json.loads(path.read_text()) if path.is_file() else []
+    timings = timings if isinstance(timings, list) else [timings]  # a file from before timings had labels
+    return {t.get("label", t.get("command")): t for t in timings} or None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     wall = args.started = time.perf_counter()
     out = Path(args.out)
     if args.report_only:
         import report
-        common.write_atomic(out / "RESULTS.md", report.markdown(json.loads((out / "results.json").read_text())))
-        print(report.table_text(json.loads((out / "results.json").read_text())))
+        results = json.loads((out / "results.json").read_text())
+        results["quickstart_seconds"] = read_quickstart(out)  # timed apart from the benchmarks, perhaps since they ran
+        common.write_atomic(out / "results.json", json.dumps(results, indent=2, default=str))
+        common.write_atomic(out / "RESULTS.md", report.markdown(results))
+        print(report.table_text(results))
         return 0
     profile = copy.deepcopy(PROFILES[args.profile])
     device = args.device or profile["device"]
@@ -139,8 +150,7 @@ def main(argv=None) -> int:
             values = [v[k] for v in by_model.values() if v.get(k) is not None]
             results[k] = (min if k in LOWER_IS_WORSE else max)(values) if values else None
         results["keys_by_model"] = {k: {m: v.get(k) for m, v in by_model.items()} for k in REQUIRED_KEYS}
-        quickstart = out / QUICKSTART_FILE
-        results["quickstart_seconds"] = json.loads(quickstart.read_text()) if quickstart.is_file() else None
+        results["quickstart_seconds"] = read_quickstart(out)
         results["wall_s"] = round(time.perf_counter() - wall, 1)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         results["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)  # this process's CPU time: wall on an idle core

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 import time
@@ -26,11 +27,12 @@ from .shipped import grid_file, shipped_grids
 logger = logging.getLogger("ia2")
 
 # %% auto #0
-__all__ = ['logger', 'QUICKSTART', 'add_config_options', 'config_from_options', 'results_table', 'launcher_shard', 'open_grid',
-           'verify_grid', 'absent_adapters', 'timing_table', 'build_parser', 'main']
+__all__ = ['logger', 'QUICKSTART', 'QUICKSTART_FULL', 'add_config_options', 'config_from_options', 'results_table',
+           'launcher_shard', 'open_grid', 'verify_grid', 'absent_adapters', 'timing_table', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #ab61aed6
-QUICKSTART = {"eval_rows": 200}  # the quickstart's job: fewer evaluation rows than the paper's 500, to fit a coffee break
+QUICKSTART = {"eval_rows": 100, "ood": False}  # the quickstart's job: 100 rows of the training task, to fit 15 minutes on 2 cores
+QUICKSTART_FULL = {"eval_rows": 200, "ood": True}  # `--full`: 200 rows of the task and of each of its OOD tasks
 
 def _field_help(cls) -> dict[str, str]:
     "Each field's trailing comment in the class source: the docments of a dataclass."
@@ -81,7 +83,7 @@ def _quickstart(args) -> int:
     from ia2.models import load_model
     from ia2.pipeline import run_cell
     start = time.perf_counter()
-    config = config_from_options(args, QUICKSTART)
+    config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
     out = Path(args.out) / f"{config.model.replace('/', '--').replace(':', '-')}_{config.task}_N{config.n}_run{config.run}_lr{config.learning_rate:g}"
     with logging_redirect_tqdm([logger]):  # a warning during the run prints above the bars, not across them
@@ -90,6 +92,9 @@ def _quickstart(args) -> int:
     logger.info(f"\n{config.model} trained on {config.task}: N={config.n}, run {config.run}, lr {config.learning_rate:g}, "
                 f"{config.eval_rows} evaluation rows per task (* = OOD)\n"
                 + table.to_string(float_format=lambda x: f"{x:.3f}"))
+    se = 0.5 / math.sqrt(config.eval_rows)  # the largest standard error of an accuracy on this many rows (at 50%)
+    logger.info(f"one run on {config.eval_rows} rows per task: an accuracy's standard error is up to {se:.3f}, so two methods "
+                f"less than about {1.96 * math.sqrt(2) * se:.2f} apart are not told apart here (the grids run 3-5 runs on 500 rows)")
     gap = details.get("icl_gap")
     if gap: logger.info(f"ICL gap on the {config.task} dev rows: {gap['dev_zero_shot_accuracy']:.3f} without, "
                         f"{gap['dev_icl_accuracy']:.3f} with {gap['demonstrations']} demonstrations")
@@ -227,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(quick, QUICKSTART)
     quick.add_argument("--out", default="runs/quickstart", help="folder for adapters and the result JSON (default: runs/quickstart)")
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
+    quick.add_argument("--full", action="store_true",
+                       help=f"the fuller job, about 6x the scoring: {QUICKSTART_FULL} instead of {QUICKSTART} (options given still win)")
     quick.set_defaults(handler=_quickstart)
 
     run = commands.add_parser("run", help="run a grid's unfinished cells (resumable; several runners may share a folder)")
