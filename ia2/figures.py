@@ -5,7 +5,6 @@
 # %% ../nbs/11_figures.ipynb #1b060ffa
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,15 +12,16 @@ import numpy as np
 import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
-from .records import GROUP_COLUMNS, METHOD_ORDER, _adapter_label, select_learning_rates, write_text_atomic
+from .config import BASELINES
+from .records import GROUP_COLUMNS, METHOD_ORDER, adapter_label, select_learning_rates, write_text_atomic
 from .shipped import shipped_file
 from .tasks import get_task
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
-__all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'mean_std', 'collapse_mark',
-           'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'unfinished_note', 'write_table',
-           'plot_vs_n', 'pooled_predictions', 'mean_similarity']
+__all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'source_eval_labels', 'mean_std',
+           'collapse_mark', 'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'unfinished_note',
+           'write_table', 'plot_vs_n', 'pooled_predictions', 'mean_similarity']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
 METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
@@ -65,6 +65,12 @@ def source_eval(task: str, eval_task: str, ood: bool) -> str:
     "The paper's row label, e.g. 'SST2→FinS*' (* = out of distribution)."
     return f"{get_task(task).title}→{get_task(eval_task).title}{'*' if ood else ''}"
 
+def source_eval_labels(
+    frame: pd.DataFrame,  # rows with task, eval_task and ood columns (a summary, a records frame, gaps)
+) -> list[str]:
+    "The paper's row label (`source_eval`) of every row of `frame`."
+    return [source_eval(*k) for k in zip(frame.task, frame.eval_task, frame.ood)]
+
 def mean_std(mean: float, std: float, metric: str) -> str:
     "'85.4 (0.4)' for accuracies (in %), '0.13 (0.01)' for the rest, as the paper prints them."
     if pd.isna(mean): return "–"
@@ -84,6 +90,7 @@ def format_table(
     summary: pd.DataFrame,  # `summary_table` output
     metrics: list[str] = ("accuracy", "ece"),  # metrics shown in each cell, '/'-separated
     runs_expected: int | None = None,  # the runs the design asks for: a cell with fewer says so, e.g. '[2/3 runs]'
+    by_adapter: bool = False,  # one block of rows per adapter even when the summary has one (it always does with several)
 ) -> pd.DataFrame:  # rows: ([adapter,] N, Source→Eval), columns: methods
     "The paper's layout: 'acc (std) / ece (std)' per method (named as `METHOD_LABELS` says); accuracy in %, OOD tasks starred; one block of rows per adapter when there are several."
     metrics = [m for m in metrics if f"{m}_mean" in summary]  # multi-token tasks have no ECE
@@ -95,14 +102,15 @@ def format_table(
     if ns and (summary.n == 0).any():  # the base model does not depend on N: show it on every N's rows
         summary = pd.concat([summary[summary.n > 0]] + [summary[summary.n == 0].assign(n=n) for n in ns], ignore_index=True)
     adapters = [a for a in dict.fromkeys(summary.get("adapter", pd.Series(dtype=str)).fillna("-")) if a != "-"]
-    if len(adapters) > 1:  # baselines do not depend on the adapter either: show them in every adapter's block
+    if by_adapter and not adapters: raise ValueError("by_adapter=True, but no row of the summary has an adapter; pass by_adapter=False")
+    blocks = by_adapter or len(adapters) > 1
+    if blocks:  # baselines do not depend on the adapter either: show them in every adapter's block
         plain = summary.adapter.fillna("-").eq("-")
         summary = pd.concat([summary[~plain]] + [summary[plain].assign(adapter=a) for a in adapters], ignore_index=True)
-    index = (["adapter"] if len(adapters) > 1 else []) + ["n", "source_eval"]
-    rows = summary.assign(source_eval=[source_eval(*k) for k in zip(summary.task, summary.eval_task, summary.ood)],
-                          value=summary.apply(value, axis=1))
+    index = (["adapter"] if blocks else []) + ["n", "source_eval"]
+    rows = summary.assign(source_eval=source_eval_labels(summary), value=summary.apply(value, axis=1))
     wide = rows.pivot_table(index=index, columns="method", values="value", aggfunc="first")
-    if len(adapters) > 1: wide = wide.reindex(adapters, level="adapter")  # blocks in the order the summary gives
+    if blocks: wide = wide.reindex(adapters, level="adapter")  # blocks in the order the summary gives
     wide = wide[[m for m in METHOD_ORDER if m in wide.columns]].rename(columns=METHOD_LABELS)
     wide.columns.name = None
     return wide.fillna("–")
@@ -167,13 +175,13 @@ def unfinished_note(
     "Which cells of a design have no record yet: per N, method and adapter, the runs (and rates) still to come."
     todo = status[status.state != "done"]
     if todo.empty: return ""
-    adapter = todo.group.map(lambda g: "" if g[4] is None else " " + _adapter_label(dataclasses.asdict(g[4])))
+    adapter = todo.group.map(lambda g: "" if g[4] is None else " " + adapter_label(g[4]))
     parts = []
     for (n, method, label), g in todo.groupby([todo.n, todo.method, adapter], sort=False):
         what = [f"run {r} at lr {', '.join(f'{lr:g}' for lr in sorted(h.learning_rate))}"
                 for r, h in g[g.learning_rate.notna()].groupby("run")]
-        what += [f"run {r}" for r in sorted(set(g[g.learning_rate.isna() & g.method.isin(["base", "ICL"])].run))]
-        waiting = sorted(set(g[g.learning_rate.isna() & ~g.method.isin(["base", "ICL"])].run))
+        what += [f"run {r}" for r in sorted(set(g[g.learning_rate.isna() & g.method.isin(BASELINES)].run))]
+        waiting = sorted(set(g[g.learning_rate.isna() & ~g.method.isin(BASELINES)].run))
         if waiting: what.append(f"run{'s' if len(waiting) > 1 else ''} {', '.join(map(str, waiting))} (learning rate not chosen yet)")
         parts.append(f"{METHOD_LABELS.get(method, method)}{label} N={n}: {'; '.join(what)}")
     return f"Not finished: {len(todo)} of {len(status)} cells ({' | '.join(parts)})."

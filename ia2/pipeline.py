@@ -26,8 +26,9 @@ from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, pred
 from .metrics import top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir
 from .tasks import Example, Task, get_task
-from .trainers import (METHOD_LABELS, METHODS, AdapterSettings, add_adapter, build_items, load_completed_phases, method_id,
-                          objective_targets, paper_training_arguments, train_method, training_files)
+from .trainers import (METHOD_LABELS, METHODS, AdapterSettings, add_adapter, build_items, hide_checkpointing_deprecation,
+                          load_completed_phases, method_id, objective_targets, paper_training_arguments, train_method,
+                          training_files)
 
 logger = logging.getLogger("ia2")
 
@@ -144,7 +145,8 @@ def check_icl_gap(
     gap = {"dev_zero_shot_accuracy": zero_shot, "dev_icl_accuracy": icl, "demonstrations": demonstrations,
            "icl_gain": icl > zero_shot}
     if not gap["icl_gain"]:
-        logger.warning(f"ICL with {demonstrations} demonstrations does not beat zero-shot on the {task} dev rows "
+        demos = f"{demonstrations} demonstration{'' if demonstrations == 1 else 's'}"
+        logger.warning(f"ICL with {demos} does not beat zero-shot on the {task} dev rows "
                        f"(accuracy {icl:.3f} vs {zero_shot:.3f}): IA2 has nothing to distil here")
     return gap
 
@@ -216,7 +218,8 @@ def make_adapter(model, adapter=None, seed: int = 0):
     from peft import PeftConfig, get_peft_model
     if isinstance(adapter, PeftConfig):
         torch.manual_seed(seed)
-        return get_peft_model(model, adapter)
+        with hide_checkpointing_deprecation():
+            return get_peft_model(model, adapter)
     settings = AdapterSettings(**adapter) if isinstance(adapter, dict) else adapter or AdapterSettings()
     return add_adapter(model, settings, seed=seed)
 
@@ -337,7 +340,8 @@ def load_adapter(
     if (training_files(folder)[0] / "adapter_config.json").exists(): folder = training_files(folder)[0]  # a training folder
     if not (folder / "adapter_config.json").exists():
         raise FileNotFoundError(f"{folder} holds no adapter (adapter_config.json); pass the folder given to save_pretrained")
-    return PeftModel.from_pretrained(model, folder)
+    with hide_checkpointing_deprecation():
+        return PeftModel.from_pretrained(model, folder)
 
 # %% ../nbs/10d_pipeline.ipynb #bf242c78
 def _similarity_queries(model, tokenizer, data: CellData, config: CellConfig, store, progress: bool):

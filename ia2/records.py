@@ -11,18 +11,18 @@ import os
 import platform
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 import ia2
 from .models import umask_mode
-from .trainers import METHODS, method_id
+from .trainers import METHODS, AdapterSettings, method_id
 
 # %% auto #0
 __all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 'record_checksum', 'write_json_atomic',
-           'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'read_records', 'records_frame',
+           'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'adapter_label', 'read_records', 'records_frame',
            'provenance_problems', 'select_learning_rates', 'environment']
 
 # %% ../nbs/10c_records.ipynb #91eab26b
@@ -110,6 +110,15 @@ def cell_paths(
     return CellPaths(record=base / f"{cell_id}.json", failed=base / f"{cell_id}.failed.json",
                      lock=base / f".{cell_id}.lock", adapters=base / "adapters" / cell_id)
 
+# %% ../nbs/10c_records.ipynb #3e1a7c52
+def adapter_label(
+    adapter: AdapterSettings | dict | None,  # a cell's adapter: its settings, or their dict as a record stores it
+) -> str | None:  # None for a baseline, which has no adapter
+    "The adapter's name in tables: 'lora-qko-r8' (kind, targets, rank) for LoRA, the kind ('ia3') for the others."
+    if adapter is None: return None
+    if isinstance(adapter, AdapterSettings): adapter = asdict(adapter)
+    return f"{adapter['kind']}-{adapter['targets']}-r{adapter['r']}" if adapter["kind"] == "lora" else adapter["kind"]
+
 # %% ../nbs/10c_records.ipynb #b90f2779
 def _is_record(path: Path) -> bool:
     return not path.name.endswith(".failed.json") and not path.name.startswith(".") and "adapters" not in path.parts
@@ -119,10 +128,6 @@ def read_records(
 ) -> list[dict]:
     "Every finished cell record under `folder`, sorted by path; a `RecordError` names a damaged one."
     return [read_record(p) for p in sorted(Path(folder).rglob("*.json")) if _is_record(p.relative_to(folder))]
-
-def _adapter_label(adapter: dict | None) -> str | None:
-    if adapter is None: return None
-    return f"{adapter['kind']}-{adapter['targets']}-r{adapter['r']}" if adapter["kind"] == "lora" else adapter["kind"]
 
 def records_frame(
     records: list[dict],  # cell records (`read_records`)
@@ -136,7 +141,7 @@ def records_frame(
             if method_id(result["method"]) != cell["method"]: continue  # a sequential method's first phase is its own cell
             metrics = {k: v for k, v in result.items() if k not in ("n", "method")}  # the metric's row count is `eval_rows`; n is N
             rows.append({**metrics, **{k: cell[k] for k in ("model", "task", "n", "method", "learning_rate", "run")},
-                         "adapter": _adapter_label(cell["adapter"]), "dev_accuracy": dev.get("accuracy"),
+                         "adapter": adapter_label(cell["adapter"]), "dev_accuracy": dev.get("accuracy"),
                          "dev_nll": dev.get("nll"), "cell_id": record["id"]})
     return pd.DataFrame(rows)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .figures import selected_cells, source_eval
+from .figures import selected_cells, source_eval_labels
 from .metrics import ece_equal_mass
 from .tasks import get_task
 from .trainers import METHOD_LABELS, method_id
@@ -229,7 +229,7 @@ def gaps_table(
 ) -> pd.DataFrame:  # rows (N, Source→Eval, comparison); per metric "gap [low, high]" and the MDE; runs
     "The headline gaps as printed: accuracy in points, ECE as a fraction, each gap with its interval and MDE."
     keys = ["n", "source_eval", "comparison"]
-    rows = gaps.assign(source_eval=[source_eval(*k) for k in zip(gaps.task, gaps.eval_task, gaps.ood)],
+    rows = gaps.assign(source_eval=source_eval_labels(gaps),
                        comparison=[f"{_label(t)} − {_label(c)}" for t, c in zip(gaps.treated, gaps.control)])
     parts = []
     for metric, g in rows.groupby("metric", sort=False):
@@ -316,7 +316,7 @@ def collapse_table(
                            for lo, hi in zip(g.majority_low, g.majority_high))
         low, high = int(g.collapsed.sum()), int(g.maybe_collapsed.sum())
         return f"{low if low == high else f'{low}–{high}'}/{len(g)} ({shares})"
-    kept = kept.assign(source_eval=[source_eval(*k) for k in zip(kept.task, kept.eval_task, kept.ood)],
+    kept = kept.assign(source_eval=source_eval_labels(kept),
                        method=kept.method.map(method_id))
     wide = kept.groupby(["n", "source_eval", "method"]).apply(text, include_groups=False).unstack("method")
     wide = wide[[m for m in METHOD_LABELS if m in wide.columns]].rename(columns=METHOD_LABELS)

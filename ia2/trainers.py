@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +34,9 @@ from .tasks import Example
 
 # %% auto #0
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
-           'attention_projections', 'AdapterSettings', 'add_adapter', 'build_items', 'IA2Collator', 'method_id',
-           'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments', 'IA2Trainer', 'DevSchedule',
-           'TrainingBar', 'training_files', 'train_method', 'load_completed_phases']
+           'attention_projections', 'AdapterSettings', 'hide_checkpointing_deprecation', 'add_adapter', 'build_items',
+           'IA2Collator', 'method_id', 'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments',
+           'IA2Trainer', 'DevSchedule', 'TrainingBar', 'training_files', 'train_method', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -77,6 +78,14 @@ class AdapterSettings:
         if self.r < 1 or self.alpha < 1: raise ValueError(f"r and alpha must be >= 1, got r={self.r}, alpha={self.alpha}")
         if self.num_virtual_tokens < 1: raise ValueError("num_virtual_tokens must be >= 1")
 
+# %% ../nbs/06_trainers.ipynb #5b2d9e02
+@contextmanager
+def hide_checkpointing_deprecation():
+    "Hide transformers' `is_gradient_checkpointing` FutureWarning, which peft raises on every wrap or load; other warnings pass."
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
 # %% ../nbs/06_trainers.ipynb #4fa4be9f
 def add_adapter(
     model,  # the base causal LM
@@ -98,10 +107,7 @@ def add_adapter(
                                     prompt_tuning_init=PromptTuningInit.RANDOM)
     else:
         config = PrefixTuningConfig(num_virtual_tokens=settings.num_virtual_tokens, task_type="CAUSAL_LM")
-    with warnings.catch_warnings():
-        # peft reads `model.is_gradient_checkpointing`, which transformers 5 deprecated for `is_activation_checkpointing`
-        # (same value): a FutureWarning from inside peft on every wrap, about nothing we call
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with hide_checkpointing_deprecation():
         return get_peft_model(model, config)
 
 # %% ../nbs/06_trainers.ipynb #626ab43a
