@@ -28,7 +28,7 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'QUICKSTART', 'QUICKSTART_FULL', 'add_config_options', 'config_from_options', 'results_table',
-           'launcher_shard', 'open_grid', 'verify_grid', 'absent_adapters', 'timing_table', 'build_parser', 'main']
+           'launcher_shard', 'open_grid', 'verify_grid', 'timing_table', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #ab61aed6
 QUICKSTART = {"eval_rows": 100, "ood": False}  # the quickstart's job: 100 rows of the training task, to fit 15 minutes on 2 cores
@@ -133,12 +133,14 @@ def _run(args) -> int:
     logger.info(summary)
     return 1 if counts["failed"] else 0
 
-def verify_grid(grid) -> list[str]:
-    "Every damaged record, adapter and teacher-store part of a grid, and its converted models, each as a line saying what is wrong and what will be done."
+def verify_grid(grid) -> tuple[list[str], list[Path]]:
+    """Check a grid's records, adapters, teacher-store parts and converted models in one pass: every problem, as a line
+    saying what is wrong and what will be done, and the adapters the records name that are not on this machine (a clone
+    has only what is committed; a cell that would start from one trains it again)."""
     from ia2.activations import StoreError, read_part
     from ia2.experiments import adapter_problem
     from ia2.models import BUILTIN_MODELS, cache_dir, cached_model_problem
-    problems = []
+    problems, absent = [], []
     for record_path in sorted(Path(grid.folder).rglob("*.json")):
         if record_path.name.startswith(".") or "adapters" in record_path.relative_to(grid.folder).parts: continue
         try: record = read_record(record_path)
@@ -146,11 +148,12 @@ def verify_grid(grid) -> list[str]:
             problems.append(f"damaged: {error} -> " + ("the next `ia2 run` retries the cell" if record_path.name.endswith(".failed.json")
                                                         else "the next `ia2 run` moves it aside and recomputes the cell"))
             continue
-        if "error" not in record:  # a finished cell, not a failure
-            problems += [f"provenance: {record_path}: {p} -> rerun the cell (delete the record) or migrate it with "
-                         "tools/migrate_records.py" for p in provenance_problems(record)]
-        for method, saved in record.get("adapters", {}).items() if "error" not in record else ():
-            if not (Path(grid.folder) / saved["path"]).is_file(): continue  # not on this machine (adapters are not committed): `absent_adapters`
+        if "error" in record: continue  # a failed cell: nothing finished to check
+        problems += [f"provenance: {record_path}: {p} -> rerun the cell (delete the record) or migrate it with "
+                     "tools/migrate_records.py" for p in provenance_problems(record)]
+        for method, saved in record.get("adapters", {}).items():
+            if not (Path(grid.folder) / saved["path"]).is_file():
+                absent.append(Path(grid.folder) / saved["path"]); continue
             problem = adapter_problem(grid, record, method)
             if problem is not None:
                 problems.append(f"damaged: {problem} -> sequences that start from it train from scratch; delete "
@@ -162,16 +165,7 @@ def verify_grid(grid) -> list[str]:
     for model in grid.models:
         problem = cached_model_problem(model) if model in BUILTIN_MODELS else None
         if problem is not None: problems.append(f"damaged: {problem} -> the next load moves it aside and converts the model again")
-    return problems
-
-def absent_adapters(grid) -> list[Path]:
-    "Adapters the grid's records name that are not on this machine (a clone has only those committed); reuse then retrains them."
-    paths = []
-    for record_path in sorted(Path(grid.folder).glob("*/*.json")):
-        try: record = read_record(record_path)
-        except RecordError: continue  # damaged: `verify_grid` names it
-        paths += [Path(grid.folder) / s["path"] for s in record.get("adapters", {}).values() if not (Path(grid.folder) / s["path"]).is_file()]
-    return paths
+    return problems, absent
 
 def _status(args) -> int:
     "Print how many cells are done, failed, pending and waiting."
@@ -186,7 +180,7 @@ def _status(args) -> int:
     for row in status[(status.state == "pending") & status.error.notna()].itertuples():
         logger.info(f"DAMAGED {row.cell_id}: {row.error}")
     if args.verify:
-        problems, absent = verify_grid(grid), absent_adapters(grid)
+        problems, absent = verify_grid(grid)
         if absent: logger.info(f"{len(absent)} adapter(s) named by records are not on this machine (adapters are not committed, "
                                f"e.g. {absent[0]}); a cell that would start from one trains it again, and nothing is wrong with the records")
         logger.info("\n".join(problems) if problems else "verify: every record, adapter, store part and converted model present passes its check")
