@@ -81,7 +81,7 @@ def cell_config(grid: GridSpec, cell: GridCell) -> CellConfig:
                                  similarity_rows=grid.settings.similarity_rows if cell.method != "base" else 0)
 
 # %% ../nbs/10_experiments.ipynb #78adb809
-METHOD_RANK = {m: i for i, m in enumerate(["base", "ICL", *METHODS])}
+METHOD_RANK = {m: i for i, m in enumerate([*BASELINES, *METHODS])}
 
 def grid_cells(
     grid: GridSpec,  # the grid

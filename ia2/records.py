@@ -18,6 +18,7 @@ import pandas as pd
 
 import ia2
 from .models import umask_mode
+from .config import BASELINES
 from .trainers import METHODS, AdapterSettings, method_id
 
 # %% auto #0
@@ -163,7 +164,7 @@ def provenance_problems(
 
 # %% ../nbs/10c_records.ipynb #b0bee80a
 GROUP_COLUMNS = ["model", "task", "n", "method", "adapter"]
-METHOD_ORDER = ["base", "ICL", *METHODS]  # tables and the runner: baselines, then the trained methods
+METHOD_ORDER = [*BASELINES, *METHODS]  # tables and the runner: baselines, then the trained methods
 
 def select_learning_rates(
     frame: pd.DataFrame,  # `records_frame` output (one row per cell and evaluation task)

@@ -14,6 +14,7 @@ from scipy import optimize, stats
 from .figures import selected_cells, source_eval_labels
 from .metrics import ece_equal_mass
 from .tasks import get_task
+from .config import BASELINES
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
@@ -171,7 +172,7 @@ def headline_gaps(
     rows = []
     for (n, task, eval_task, ood), _ in frame[frame.n > 0].groupby(["n", "task", "eval_task", "ood"], sort=True):
         for treated, control in comparisons:
-            runs_t, runs_c = (run_rows(records, frame, n, task, eval_task, m, by, None if m in ("base", "ICL") else adapter)
+            runs_t, runs_c = (run_rows(records, frame, n, task, eval_task, m, by, None if m in BASELINES else adapter)
                               for m in (treated, control))
             shared = sorted(set(runs_t) & set(runs_c))
             if len(shared) < 2: continue
