@@ -14,14 +14,14 @@ import pandas as pd
 from .analysis import plot_layerwise, reliability_diagram
 from .config import BASELINES
 from .records import GROUP_COLUMNS, METHOD_ORDER, adapter_label, select_learning_rates, write_text_atomic
-from .shipped import shipped_file
+from .shipped import shipped_file, shipped_grids
 from .tasks import get_task
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
 __all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'source_eval_labels', 'mean_std',
            'collapse_mark', 'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'unfinished_note',
-           'write_table', 'plot_vs_n', 'pooled_predictions', 'mean_similarity']
+           'no_records_note', 'write_table', 'plot_vs_n', 'pooled_predictions', 'mean_similarity']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
 METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
@@ -185,6 +185,19 @@ def unfinished_note(
         if waiting: what.append(f"run{'s' if len(waiting) > 1 else ''} {', '.join(map(str, waiting))} (learning rate not chosen yet)")
         parts.append(f"{METHOD_LABELS.get(method, method)}{label} N={n}: {'; '.join(what)}")
     return f"Not finished: {len(todo)} of {len(status)} cells ({' | '.join(parts)})."
+
+# %% ../nbs/11_figures.ipynb #5e1f0a25
+def no_records_note(
+    grids: str | list[str],  # the grid (or grids) whose records a table or figure reads
+    results: str | Path,  # the folder it read them from, as the notebook was given it
+) -> str:
+    "The sentence shown in place of our numbers when `results` holds no record of `grids`, naming the command that computes them."
+    grids = [grids] if isinstance(grids, str) else list(grids)
+    if not grids: raise ValueError("no grid given; pass the name of the grid (or grids) the table reads, e.g. 'qwen-cpu'")
+    commands = [f"`ia2 run {g}`" if g in shipped_grids() else f"`ia2 run <YAML file of grid {g!r}>`" for g in grids]
+    several = len(grids) > 1
+    return (f"No records of grid{'s' if several else ''} {', '.join(map(repr, grids))} under {results} yet: "
+            f"{' and '.join(commands)} compute{'' if several else 's'} them.")
 
 # %% ../nbs/11_figures.ipynb #c48dc080
 def write_table(
