@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections import Counter
 import logging
 import math
 import os
@@ -95,6 +96,11 @@ def _quickstart(args) -> int:
     se = 0.5 / math.sqrt(config.eval_rows)  # the largest standard error of an accuracy on this many rows (at 50%)
     logger.info(f"one run on {config.eval_rows} rows per task: an accuracy's standard error is up to {se:.3f}, so two methods "
                 f"less than about {1.96 * math.sqrt(2) * se:.2f} apart are not told apart here (a grid's runs and rows narrow it)")
+    collapsed = [f"{p['method']} on {p['eval_task']} ({max(Counter(p['prediction']).values())} of {len(p['prediction'])} rows)"
+                 for p in details.get("predictions", []) if p.get("prediction")
+                 and max(Counter(p["prediction"]).values()) >= 0.95 * len(p["prediction"])]
+    if collapsed: logger.info("collapsed, one label for at least 95% of the rows (accuracy is then that label's share): "
+                              + ", ".join(collapsed))
     gap = details.get("icl_gap")
     if gap: logger.info(f"ICL gap on the {config.task} dev rows: {gap['dev_zero_shot_accuracy']:.3f} without, "
                         f"{gap['dev_icl_accuracy']:.3f} with {gap['demonstrations']} demonstrations")
