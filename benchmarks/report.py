@@ -221,10 +221,14 @@ def quickstart_lines(results: dict) -> list[str]:
         ok = "met" if t.get("returncode") == 0 and t["seconds"] <= 900 else ("**failed**" if t.get("returncode") else "**missed**")
         out.append(f"| {label} | {t['seconds'] / 60:.1f} | {ok} | {cpu} | {t.get('dtype', '—')} | {job} | "
                    f"{t.get('load_average_before')} → {t.get('load_average_after')} | {t.get('commit', '—')} | {t.get('date')} |")
+    if any(t.get("emulated") for t in timings.values()):
+        out += ["", "An emulated row ran on the CPU named, with PyTorch's kernels limited to AVX2 and float32 weights: it "
+                "approximates a CPU without native bf16, whose clock, caches and memory may make it slower (the README's "
+                "Quickstart section estimates by how much)."]
     profiles = {label: t["profile"] for label, t in timings.items() if t.get("profile")}
     for label, profile in profiles.items():
         total = timings[label].get("ia2_quickstart_seconds")
-        out += ["", f"Seconds per stage, {label} (`ia2 quickstart` itself: {total} s; the rest is the venv and the model): "
+        out += ["", f"Seconds per stage, {label} (`ia2 quickstart` itself, model conversion included: {total} s; the rest is creating the venv): "
                 + ", ".join(f"{k} {v:.0f}" for k, v in profile.items())]
     return out
 
