@@ -100,10 +100,8 @@ def run_model(name: str, args, profile: dict, device: str, dtype, workdir: Path,
 
 def read_quickstart(out: Path) -> dict | None:
     "The timings of `make quickstart` in OUT/quickstart.json, by label (None: not timed)."
-    path = out / QUICKSTART_FILE
-    timings = json.loads(path.read_text()) if path.is_file() else []
-    timings = timings if isinstance(timings, list) else [timings]  # a file from before timings had labels
-    return {t.get("label", t.get("command")): t for t in timings} or None
+    from quickstart_time import read_timings
+    return {t.get("label", t.get("command")): t for t in read_timings(out / QUICKSTART_FILE)} or None
 
 
 def main(argv=None) -> int:

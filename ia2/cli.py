@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections import Counter
 import logging
 import math
 import os
@@ -83,6 +82,7 @@ def _quickstart(args) -> int:
     import torch
     from ia2.models import load_model
     from ia2.pipeline import run_cell
+    from ia2.stats import COLLAPSE_THRESHOLD, prediction_share
     start = time.perf_counter()
     config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
@@ -96,11 +96,11 @@ def _quickstart(args) -> int:
     se = 0.5 / math.sqrt(config.eval_rows)  # the largest standard error of an accuracy on this many rows (at 50%)
     logger.info(f"one run on {config.eval_rows} rows per task: an accuracy's standard error is up to {se:.3f}, so two methods "
                 f"less than about {1.96 * math.sqrt(2) * se:.2f} apart are not told apart here (a grid's runs and rows narrow it)")
-    collapsed = [f"{p['method']} on {p['eval_task']} ({max(Counter(p['prediction']).values())} of {len(p['prediction'])} rows)"
-                 for p in details.get("predictions", []) if p.get("prediction")
-                 and max(Counter(p["prediction"]).values()) >= 0.95 * len(p["prediction"])]
-    if collapsed: logger.info("collapsed, one label for at least 95% of the rows (accuracy is then that label's share): "
-                              + ", ".join(collapsed))
+    collapsed = [f"{p['method']} on {p['eval_task']} ({round(share * len(p['prediction']))} of {len(p['prediction'])} rows)"
+                 for p in details.get("predictions", [])  # single-token predictions carry a label-set prediction per row
+                 if p.get("prediction") and (share := prediction_share(p["prediction"])) >= COLLAPSE_THRESHOLD]
+    if collapsed: logger.info(f"collapsed, one label for at least {COLLAPSE_THRESHOLD:.0%} of the rows (accuracy is then "
+                              "that label's share): " + ", ".join(collapsed))
     gap = details.get("icl_gap")
     if gap: logger.info(f"ICL gap on the {config.task} dev rows: {gap['dev_zero_shot_accuracy']:.3f} without, "
                         f"{gap['dev_icl_accuracy']:.3f} with {gap['demonstrations']} demonstrations")

@@ -18,9 +18,9 @@ from .config import BASELINES
 from .trainers import METHOD_LABELS, method_id
 
 # %% auto #0
-__all__ = ['ALTERNATIVES', 'GAP_METRICS', 'TESTS', 'paired_t_test', 'paired_t_mde', 'pairs_needed', 'bloom_mde', 'bootstrap_gap',
-           'run_rows', 'headline_gaps', 'paired_tests', 'gaps_table', 'tests_table', 'majority_share', 'collapse_frame',
-           'collapse_table']
+__all__ = ['ALTERNATIVES', 'GAP_METRICS', 'TESTS', 'COLLAPSE_THRESHOLD', 'paired_t_test', 'paired_t_mde', 'pairs_needed',
+           'bloom_mde', 'bootstrap_gap', 'run_rows', 'headline_gaps', 'paired_tests', 'gaps_table', 'tests_table',
+           'majority_share', 'prediction_share', 'collapse_frame', 'collapse_table']
 
 # %% ../nbs/11a_stats.ipynb #6766853a
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -284,9 +284,17 @@ def majority_share(
     return float(max(known.max(), math.ceil(rows / n_labels)) / rows), float(reachable.max() / rows)
 
 # %% ../nbs/11a_stats.ipynb #0b360bd1
+COLLAPSE_THRESHOLD = 0.95  # a run has collapsed when at least this share of its rows gets one label-set prediction
+
+def prediction_share(
+    prediction: list[int],  # one run's label-set prediction per row (label ids)
+) -> float:
+    "The share of rows given the most common prediction."
+    return float(np.bincount(np.asarray(prediction, dtype=np.int64)).max() / len(prediction))
+
 def collapse_frame(
     records: list[dict],  # grid records
-    threshold: float = 0.95,  # a run has collapsed when at least this share of rows gets one prediction
+    threshold: float = COLLAPSE_THRESHOLD,  # a run has collapsed when at least this share of rows gets one prediction
 ) -> pd.DataFrame:  # cell_id, eval_task, majority_low, majority_high, collapsed, maybe_collapsed, exact
     "Per (cell, single-token evaluation task): the share of rows given the majority prediction, and the collapse flag."
     rows = []
@@ -296,8 +304,7 @@ def collapse_frame(
         for p in record["predictions"]:
             if method_id(p["method"]) != method or get_task(p["eval_task"]).multi_token: continue
             if "prediction" in p:  # records that store each row's label-set prediction
-                share = np.bincount(np.asarray(p["prediction"], dtype=np.int64)).max() / len(p["prediction"])
-                low = high = float(share)
+                low = high = prediction_share(p["prediction"])
             else:
                 result = results[p["eval_task"]]
                 set_only = round(len(p["label"]) * (result["label_set_accuracy"] - result["accuracy"]))
