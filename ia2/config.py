@@ -18,11 +18,12 @@ from typing import Any, Literal
 import yaml
 
 from .tasks import Task, get_task, register_task
-from .trainers import DEFAULT_PROTOCOL, METHODS, PAPER_MAX_EPOCHS, PAPER_PATIENCE, PROTOCOLS, AdapterSettings, method_id
+from .methods import BASELINES, DEFAULT_PROTOCOL, METHODS, method_id
+from .trainers import AdapterSettings, IA2Config, ia2_config_fields
 
 # %% auto #0
-__all__ = ['BASELINES', 'SWEEPS', 'GRID_KEYS', 'nearest_key', 'check_value', 'build_dataclass', 'CellConfig',
-           'check_training_args', 'GridSpec', 'GridError', 'read_yaml', 'grid_from_mapping', 'load_grid']
+__all__ = ['MOVED_KEYS', 'SWEEPS', 'GRID_KEYS', 'nearest_key', 'check_value', 'build_dataclass', 'CellConfig', 'check_training',
+           'GridSpec', 'GridError', 'read_yaml', 'grid_from_mapping', 'load_grid']
 
 # %% ../nbs/10b_config.ipynb #e464082e
 def _type_name(hint) -> str:
@@ -89,6 +90,8 @@ def build_dataclass(cls, values: dict, where: str = ""):
     hints, names = typing.get_type_hints(cls), [f.name for f in fields(cls) if f.init]
     prefix = f"{where}." if where else ""
     for key in values:
+        if key not in names and key in getattr(cls, "_moved", {}):
+            raise ValueError(f"'{prefix}{key}' has moved to '{prefix}{cls._moved[key]}' (see ia2.IA2Config)")
         if key not in names:
             raise ValueError(f"unknown key '{prefix}{key}'{nearest_key(key, names)}; valid keys are {names}")
     checked = {k: check_value(v, hints[k], f"{prefix}{k}") for k, v in values.items()}
@@ -98,8 +101,6 @@ def build_dataclass(cls, values: dict, where: str = ""):
         raise type(error)(f"{where}: {error}" if where else str(error)) from None
 
 # %% ../nbs/10b_config.ipynb #b2fd7603
-BASELINES = ("base", "ICL")  # methods that train nothing
-
 @dataclass
 class CellConfig:
     "One cell: which model, task, data, adapter and methods, and how to train and evaluate them."
@@ -110,9 +111,6 @@ class CellConfig:
     learning_rate: float = 1e-3  # the paper searches 1e-4, 3e-4 and 1e-3
     methods: list[str] = field(default_factory=lambda: ["base", "ICL", "sft", "ia2-sft"])  # baselines and trained methods
     adapter: AdapterSettings = field(default_factory=AdapterSettings)  # the PEFT adapter (paper: LoRA r = alpha = 8 on q, k, o)
-    protocol: Literal["best", "paper"] = DEFAULT_PROTOCOL  # which adapter is kept: the best dev checkpoint, or the stop-time weights (the authors' code)
-    max_epochs: int = PAPER_MAX_EPOCHS  # the paper trains up to 50 epochs with early stopping on the dev loss
-    patience: int = PAPER_PATIENCE  # dev evaluations without improvement before early stopping
     eval_rows: int = 500  # evaluation rows per task (the paper: 500)
     ood: bool = True  # also evaluate on the task's OOD tasks
     batch_size: int = 8  # evaluation prompts per forward
@@ -122,41 +120,61 @@ class CellConfig:
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # model dtype (auto: bfloat16 where the CPU/GPU computes it natively)
     data_dir: str | None = None  # local data folder (None: $IA2_DATA_DIR, else the Hugging Face hub)
     store: str | None = None  # teacher activation store (None: the ia2 cache)
-    training_args: dict[str, Any] = field(default_factory=dict)  # more TrainingArguments fields, e.g. {report_to: tensorboard}
+    training: dict[str, Any] = field(default_factory=dict)  # `IA2Config` fields for the trained methods, e.g. {protocol: paper, beta: 0.3}
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
         for f in fields(self): setattr(self, f.name, check_value(getattr(self, f.name), hints[f.name], f.name))
         self.methods = [method_id(m) for m in self.methods]
         if not self.methods: raise ValueError("methods is empty; list at least one of " + str(list(BASELINES) + list(METHODS)))
-        for key, low in (("n", 2), ("run", 0), ("max_epochs", 1), ("patience", 1), ("eval_rows", 1), ("batch_size", 1),
+        for key, low in (("n", 2), ("run", 0), ("eval_rows", 1), ("batch_size", 1),
                          ("similarity_rows", 0)):
             if getattr(self, key) < low: raise ValueError(f"{key} must be >= {low}, got {getattr(self, key)}")
         if not self.learning_rate > 0: raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1 or null, got {self.max_new_tokens}")
-        check_training_args(self.training_args)
+        check_training(self.training)
 
     @property
     def trained(self) -> tuple[str, ...]:
         "The methods that train an adapter."
         return tuple(m for m in self.methods if m in METHODS)
 
+    @property
+    def protocol(self) -> str:
+        "Which weights a phase keeps ('best' or 'paper'), as `training` sets it."
+        return self.training.get("protocol", DEFAULT_PROTOCOL)
+
+    def training_config(self,
+                        output_dir: str | Path,  # where the phases' scratch folders go
+                        n_train: int | None = None,  # N (default: the cell's): the batch is min(4, N)
+                        **runtime) -> IA2Config:  # what the runner sets: disable_tqdm, use_cpu ...
+        "The cell's `IA2Config`: the paper's defaults, the cell's learning rate and seed, then `training`."
+        settings = dict(output_dir=str(output_dir), learning_rate=self.learning_rate, seed=self.run, data_seed=self.run,
+                        per_device_train_batch_size=min(4, n_train or self.n), report_to=[], disable_tqdm=True,
+                        dataloader_num_workers=0)
+        return IA2Config(**{**settings, **runtime, **self.training})
+
     def replace(self, **changes) -> CellConfig:
         "A copy with some fields changed (checked like the original)."
         return dataclasses.replace(self, **changes)
 
-_RESERVED_TRAINING_ARGS = {"output_dir", "learning_rate", "seed", "num_train_epochs", "objective", "use_cpu"}
+_RESERVED_TRAINING = {"output_dir": "the runner owns the output folders", "learning_rate": "use the cell's learning_rate "
+                      "(a grid sweeps learning_rates)", "seed": "the seed is the run index: use run", "data_seed": "the seed is the "
+                      "run index: use run", "objective": "each method sets its phases' objectives: use methods"}
+MOVED_KEYS = {"protocol": "training.protocol", "max_epochs": "training.num_train_epochs", "patience": "training.patience",
+              "training_args": "training"}  # cell keys of ia2 < 0.2 -> where they live now
+CellConfig._moved = MOVED_KEYS  # `build_dataclass` names the new place of a moved key
 
-def check_training_args(extra: dict):
-    "Extra TrainingArguments must be real fields that the cell does not set itself."
-    from transformers import TrainingArguments
-    names = {f.name for f in fields(TrainingArguments)}
-    for key in extra:
-        if key in _RESERVED_TRAINING_ARGS:
-            raise ValueError(f"training_args.{key} is set by the cell itself; use the cell's own key instead")
-        if key not in names:
-            raise ValueError(f"unknown key training_args.{key!r}{nearest_key(key, names)}: not a transformers.TrainingArguments field")
+def check_training(training: dict):
+    "`training` must name `IA2Config` fields that the cell does not set itself, with values IA2Config accepts."
+    names = ia2_config_fields()
+    for key in training:
+        if key in _RESERVED_TRAINING: raise ValueError(f"training.{key} is set by the cell itself: {_RESERVED_TRAINING[key]}")
+        if key not in names: raise ValueError(f"unknown key training.{key!r}{nearest_key(key, names)}: not an ia2.IA2Config field")
+    try: IA2Config(output_dir=".", **training)  # values checked as IA2Config checks them (builds no folder)
+    except (TypeError, ValueError) as error: raise ValueError(f"training: {error}") from None
+
 
 # %% ../nbs/10b_config.ipynb #03d655c0
 SWEEPS = {"models": "model", "tasks": "task", "n": "n", "learning_rates": "learning_rate", "runs": "run",
@@ -242,6 +260,8 @@ def grid_from_mapping(raw: dict, base: Path = Path("."), source: str | None = No
     "A grid from its keys (as in a YAML file); relative paths are taken relative to `base`."
     if not isinstance(raw, dict): raise ValueError(f"must hold a mapping of grid keys, got a {type(raw).__name__}")
     for key in raw:
+        if key in MOVED_KEYS:
+            raise ValueError(f"'{key}' has moved to '{MOVED_KEYS[key]}' (an ia2.IA2Config field); e.g. training: {{{MOVED_KEYS[key].split('.')[-1]}: ...}}")
         if key not in GRID_KEYS: raise ValueError(f"unknown grid key {key!r}{nearest_key(key, GRID_KEYS)}; valid keys are {GRID_KEYS}")
     if "name" not in raw: raise ValueError("the grid needs a 'name' (it names the results folder)")
     raw = {"results": GridSpec.__dataclass_fields__["results"].default, **raw}  # the results folder sits beside the file

@@ -196,6 +196,7 @@ def split_run(pool: list[Example], # a task's pool (`TaskData.pool`)
               n: int, # N, the number of training examples
               run: int, # run index (paper: 0-4), seeds the split
               max_dev: int = 48, # largest dev set
+              stratify: bool = False, # dev rows drawn label by label in turn (the paper: False, a plain random draw)
              ) -> RunSplit:
     "Split the pool into N training examples, a dev set of min(max_dev, N // 2), and the rest, seeded by `run`."
     if n < 1:
@@ -208,7 +209,16 @@ def split_run(pool: list[Example], # a task's pool (`TaskData.pool`)
                          + ("" if pool else " (an evaluation-only task has no pool)"))
     order = np.random.RandomState(run).permutation(len(pool))
     pick = lambda positions: [pool[i] for i in positions]
-    return RunSplit(n, run, pick(order[:n]), pick(order[n:n + n_dev]), pick(order[n + n_dev:]))
+    if not stratify: return RunSplit(n, run, pick(order[:n]), pick(order[n:n + n_dev]), pick(order[n + n_dev:]))
+    if any(pool[i].label is None for i in order[n:]): raise ValueError("stratify=True needs labelled rows (Example.label)")
+    by_label = {}  # label -> its remaining rows in the seeded order; labels in order of first appearance
+    for i in order[n:]: by_label.setdefault(pool[i].label, []).append(i)
+    dev = []
+    while len(dev) < n_dev:  # one row of each label in turn, so no label is missing while another has two
+        for rows in by_label.values():
+            if rows and len(dev) < n_dev: dev.append(rows.pop(0))
+    chosen = set(dev)
+    return RunSplit(n, run, pick(order[:n]), pick(dev), pick([i for i in order[n:] if i not in chosen]))
 
 # %% ../nbs/01_data.ipynb #28dc9a0f
 def format_demonstration(example: Example, # a solved example

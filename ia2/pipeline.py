@@ -5,8 +5,10 @@
 # %% ../nbs/10d_pipeline.ipynb #50e5acd7
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import tempfile
 import os
 import time
 from contextlib import contextmanager
@@ -20,23 +22,24 @@ from tqdm.auto import tqdm
 
 from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
-from .config import BASELINES, CellConfig
+from .config import CellConfig, nearest_key
 from .data import RunSplit, build_icl_prompt, eval_demonstrations, load_task, split_run, training_demonstrations
 from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
-from .metrics import top1_correct
+from .methods import BASELINES, METHOD_LABELS, METHODS, method_id, needs_teacher
+from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir
-from .tasks import Example, Task, get_task
-from .trainers import (METHOD_LABELS, METHODS, AdapterSettings, add_adapter, build_items, hide_checkpointing_deprecation,
-                          load_completed_phases, method_id, objective_targets, paper_training_arguments, train_method,
-                          training_files)
+from .tasks import Example, Task, check_label_tokenization, get_task
+from .trainers import (AdapterSettings, IA2Config, add_adapter, build_items, hide_checkpointing_deprecation,
+                          ia2_config_fields, load_completed_phases, train_method, training_files)
 
 logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations', 'teacher_records',
-           'training_items', 'needs_teacher', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult', 'train',
-           'Evaluation', 'evaluate', 'load_adapter', 'evaluate_trained', 'planned_stages', 'run_cell']
+           'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords',
+           'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter',
+           'evaluate_trained', 'planned_stages', 'run_cell']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -209,10 +212,6 @@ def training_items(tokenizer, task: Task, split: RunSplit, records: list | None)
         items["icl"] = (build_items(tokenizer, split.train, records[:n]), build_items(tokenizer, split.dev, records[n:]))
     return items
 
-def needs_teacher(methods) -> bool:
-    "Whether any of `methods` trains on the teacher's records (IA2, soft labels, ICL responses)."
-    return any(objective_targets(o) == "icl" for m in methods if m in METHODS for o in METHODS[m])
-
 def make_adapter(model, adapter=None, seed: int = 0):
     "`model` with a fresh, seeded adapter: `AdapterSettings`, a mapping of them, or any peft config."
     from peft import PeftConfig, get_peft_model
@@ -233,7 +232,7 @@ def train_adapter(
     tokenizer,
     method: str,  # a trained method id (`ia2.trainers.METHODS`)
     items: dict,  # `training_items`
-    config: CellConfig,  # learning rate, protocol, epochs, patience, training_args ...
+    config: CellConfig | IA2Config,  # a cell (its `training_config`), or the training config itself
     output_dir: str | Path,  # the method's training folder (adapter/ and training.json)
     prior: Path | None = None,  # a finished training folder of the method's first phase, to start from
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase
@@ -243,13 +242,15 @@ def train_adapter(
     "Train `method` on `peft_model`; the training summary (phases, dev curves, fingerprints)."
     method = method_id(method)
     completed = load_completed_phases(peft_model, prior) if prior is not None else []
-    args = paper_training_arguments(Path(output_dir), learning_rate=config.learning_rate, n_train=len(items["ground_truth"][0]),
-                                    seed=config.run, num_train_epochs=config.max_epochs, use_cpu=not torch.cuda.is_available(),
-                                    disable_tqdm=not progress, protocol=config.protocol, **config.training_args)
+    if isinstance(config, CellConfig):
+        args = config.training_config(Path(output_dir), n_train=len(items["ground_truth"][0]), disable_tqdm=not progress,
+                                      use_cpu=not torch.cuda.is_available())
+        saved = {"cell": asdict(config)}
+    else:
+        args, saved = dataclasses.replace(config, output_dir=str(output_dir)), {}
     with _logs_in(Path(output_dir) / "logs"):
-        return train_method(peft_model, method, items, args, tokenizer.pad_token_id, patience=config.patience,
-                            config={"cell": asdict(config)}, on_phase_end=on_phase_end, completed=completed,
-                            desc=desc)
+        return train_method(peft_model, method, items, args, tokenizer.pad_token_id, config=saved, on_phase_end=on_phase_end,
+                            completed=completed, desc=desc)
 
 @contextmanager
 def _logs_in(folder: Path):
@@ -265,7 +266,61 @@ class TrainResult:
     "A trained adapter and how it was trained."
     model: object  # the PEFT model holding the trained adapter
     summary: dict  # phases, dev curves and weight fingerprints (`ia2.trainers.train_method`)
-    output_dir: Path  # where the adapter and training.json were written
+    output_dir: Path | None  # where the adapter and training.json were written (None: nowhere, `output_dir` was not given)
+    icl_gap: dict | None = None  # the base model's dev accuracy without and with demonstrations (None: not measured)
+
+_ELSEWHERE = {  # keywords users try on `train` that belong to another call
+    "dtype": "the model's dtype is set when it is loaded: ia2.load_model(name, dtype='bfloat16')",
+    "eval_rows": "evaluation is its own call: ia2.evaluate(model, tokenizer, task, rows)",
+    "ood": "evaluate on each task: ia2.evaluate(model, tokenizer, other_task, rows)",
+    "similarity_rows": "the activation similarity is a grid setting (ia2.run_cell / a grid's similarity_rows)",
+    "batch_size": "training batch: args=ia2.IA2Config(per_device_train_batch_size=...); evaluation: ia2.evaluate(..., batch_size=...)",
+    "data_dir": "train takes rows: read them with ia2.examples(...) or ia2.read_rows(...)",
+    "max_epochs": "args=ia2.IA2Config(num_train_epochs=...)", "training_args": "args=ia2.IA2Config(...) or args={...}",
+    "seed": "run=... seeds the adapter, the demonstrations and the data order"}
+
+def unknown_keywords(function: str, unknown: dict, valid: list[str]) -> TypeError:
+    "A TypeError for keywords `function` does not take: the nearest valid name, or where the setting belongs."
+    key = next(iter(unknown))
+    if key in _ELSEWHERE: hint = f": {_ELSEWHERE[key]}"
+    elif key in ia2_config_fields(): hint = f": it is an IA2Config field, pass args=ia2.IA2Config({key}=...) or args={{{key!r}: ...}}"
+    else: hint = nearest_key(key, valid) + f"; {function} takes {valid}"
+    return TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
+
+def training_arguments(
+    args: IA2Config | dict | None,  # the user's training config, a mapping of IA2Config fields, or None (the paper's)
+    output_dir: str | Path,  # where the phases' scratch folders go
+    n_train: int,  # N: the paper's batch is min(4, N)
+    learning_rate: float | None = None,  # overrides args' learning rate
+    run: int | None = None,  # overrides the seed and data seed (default: an IA2Config's own, else 0)
+    progress: bool = True,  # the per-phase progress bars
+) -> IA2Config:
+    "The `IA2Config` that `train` trains with."
+    if args is not None and not isinstance(args, (IA2Config, dict)):
+        raise TypeError(f"args must be an ia2.IA2Config or a mapping of its fields, got {type(args).__name__}; "
+                        "an IA2Config is a transformers.TrainingArguments with IA2's fields")
+    if isinstance(args, IA2Config):
+        settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(IA2Config) if f.init}
+    else:
+        for key in args or {}:
+            if key not in ia2_config_fields(): raise unknown_keywords("IA2Config", {key: None}, ia2_config_fields())
+        settings = dict(per_device_train_batch_size=min(4, n_train), report_to=[], dataloader_num_workers=0,
+                        disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(), seed=0, data_seed=0, **(args or {}))
+    settings["output_dir"] = str(output_dir)
+    if learning_rate is not None: settings["learning_rate"] = learning_rate
+    if run is not None: settings["seed"] = settings["data_seed"] = run
+    return IA2Config(**settings)
+
+def check_dev_rows(train: list[Example], dev: list[Example]):
+    "A ValueError when every dev row has one label while the training rows have several: early stopping would favour collapse."
+    labels = lambda rows: {r.label for r in rows if r.label is not None}
+    if len(dev) >= 2 and len(labels(dev)) == 1 and len(labels(train)) > 1 and all(r.label is not None for r in dev):
+        raise ValueError(f"all {len(dev)} dev rows have the label {dev[0].answer!r}: early stopping on them keeps the adapter "
+                         f"that answers {dev[0].answer!r} to everything (it has the lowest dev loss). Pass dev rows of several "
+                         "labels, e.g. split = ia2.split_run(rows, n, run, stratify=True)")
+    if len(dev) == 1:
+        logger.warning("one dev row: early stopping sees a single example, so the adapter it keeps is close to arbitrary; "
+                       "use a larger N (the dev set is N // 2 rows) or pass more dev rows")
 
 def train(
     model, tokenizer,  # a causal LM (bare, or PEFT-wrapped: its adapter is trained) and its tokenizer
@@ -273,31 +328,47 @@ def train(
     train: list[Example],  # the N training rows (each also sees the other N-1 as demonstrations for the teacher)
     dev: list[Example],  # dev rows for early stopping
     method: str = "ia2-sft",  # any trained method: sft, sft_icl, tokl, ia2, joint, ia2-sft, sft-ia2
+    *,
     adapter=None,  # `AdapterSettings` (default: LoRA r = alpha = 8 on q, k, o), a mapping of them, or a peft config
-    output_dir: str | Path | None = None,  # where the adapter goes (default: a new folder under ./runs/)
-    store: str | Path | None = None,  # activation store (default: the ia2 cache)
+    args: IA2Config | dict | None = None,  # how to train: an `ia2.IA2Config` or a mapping of its fields (default: the paper's)
+    learning_rate: float | None = None,  # shorthand for args' learning rate (default: IA2Config's, 1e-3)
+    run: int | None = None,  # seeds the adapter, the demonstrations and the data order (default: args' seed, else 0)
+    output_dir: str | Path | None = None,  # where the adapter and training.json go (None: nowhere; save it yourself)
+    store: str | Path | None = None,  # the teacher's activation store (default: the ia2 cache)
+    icl_gap: bool = True,  # measure the ICL gap on the dev rows first, and warn when demonstrations do not help
     progress: bool = True,  # progress bars
-    **settings,  # any other `CellConfig` field: learning_rate, run, protocol, max_epochs, patience, training_args ...
+    **unknown,  # refused, with the nearest valid keyword
 ) -> TrainResult:
     "Train an adapter on your rows with any method; the teacher runs on the base model, whatever adapter `model` has."
     from peft import PeftModel
-    task = get_task(task)
-    config = CellConfig(task=task.name, n=max(len(train), 2), methods=[method], **settings)
-    method = config.methods[0]
+    valid = ["method", "adapter", "args", "learning_rate", "run", "output_dir", "store", "icl_gap", "progress"]
+    if unknown: raise unknown_keywords("ia2.train", unknown, valid)
+    task, method = get_task(task), method_id(method)
     if method not in METHODS: raise ValueError(f"{method!r} trains nothing; choose one of {list(METHODS)}")
     if len(train) < 2: raise ValueError(f"IA2 needs at least 2 training rows (each sees the others as demonstrations), got {len(train)}")
     if not dev: raise ValueError("dev is empty; pass at least one dev row for early stopping")
-    split = RunSplit(len(train), config.run, list(train), list(dev), [])
-    records = None
-    if needs_teacher([method]):
-        demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
-        records = teacher_records(model, tokenizer, task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
-    peft_model = model if isinstance(model, PeftModel) else make_adapter(model, adapter, seed=config.run)
-    output_dir = Path(output_dir) if output_dir is not None else Path("runs") / f"{task.name}_{method}_{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records), config,
-                            output_dir, progress=progress, desc=f"train {progress_label(method, task)}")
+    check_dev_rows(train, dev)
+    if not task.multi_token: check_label_tokenization(task, tokenizer)  # before any training, not at evaluation
+    scratch = tempfile.TemporaryDirectory(prefix="ia2-train-") if output_dir is None else None
+    folder = Path(scratch.name if scratch else output_dir)
+    config = training_arguments(args, folder, len(train), learning_rate, run, progress)
+    seed = config.seed
+    split = RunSplit(len(train), seed, list(train), list(dev), [])
+    records, gap = None, None
+    try:
+        if needs_teacher([method]):
+            if icl_gap:
+                gap = measure_icl_gap(model, tokenizer, task, split.train, split.dev, seed, config.per_device_eval_batch_size,
+                                      config.max_new_tokens)
+            demos = training_demonstrations(split.train, seed) + dev_demonstrations(split.train, split.dev, seed)
+            records = teacher_records(model, tokenizer, task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
+        peft_model = model if isinstance(model, PeftModel) else make_adapter(model, adapter, seed=seed)
+        summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records), config,
+                                folder, progress=progress, desc=f"train {progress_label(method, task)}")
+    finally:
+        if scratch is not None: scratch.cleanup()
     peft_model.eval()
-    return TrainResult(peft_model, summary, output_dir)
+    return TrainResult(peft_model, summary, None if scratch else folder, gap)
 
 @dataclass
 class Evaluation:
@@ -305,6 +376,18 @@ class Evaluation:
     task: Task
     metrics: dict  # accuracy, ECE, ... (single-token) or accuracy, no_answer, fallback (multi-token)
     predictions: pd.DataFrame  # one row per evaluation row
+
+    @property
+    def majority_share(self) -> float | None:
+        "The share of rows given the most common label (single-token tasks; None for generated answers)."
+        if "prediction" not in self.predictions or self.predictions.empty: return None
+        return prediction_share(self.predictions["prediction"].tolist())
+
+    @property
+    def collapsed(self) -> bool:
+        "Whether one label is given to at least `COLLAPSE_THRESHOLD` of the rows (accuracy is then that label's share)."
+        share = self.majority_share
+        return share is not None and share >= COLLAPSE_THRESHOLD
 
     def reliability_diagram(self, label: str = "model", n_bins: int = 15):
         "The reliability diagram of a single-token evaluation (equal-mass bins, the paper's ECE in the legend)."
@@ -321,14 +404,40 @@ def evaluate(
     max_new_tokens: int | None = None,  # multi-token: generation limit (None: the task's)
     progress: bool = True,  # progress bar
 ) -> Evaluation:
-    "Accuracy, calibration and per-row predictions of `model` on `rows`."
+    "Accuracy, calibration and per-row predictions of `model` on `rows`; warns when the model gives one label to (almost) every row."
     task = get_task(task)
     metric_rows, predictions = evaluate_method(model, tokenizer, "model", {task.name: (task, list(rows))},
                                                None if demonstrations is None else {task.name: demonstrations},
                                                batch_size, progress, max_new_tokens)
     metrics = {k: v for k, v in metric_rows[0].items() if k not in ("method", "eval_task", "ood")}
     frame = pd.DataFrame({k: v for k, v in predictions[0].items() if k not in ("method", "eval_task")})
-    return Evaluation(task, metrics, frame)
+    result = Evaluation(task, metrics, frame)
+    if result.collapsed:
+        counts = frame["prediction"].value_counts()
+        word = task.label_words[counts.index[0]] if counts.index[0] < len(task.label_words) else counts.index[0]
+        logger.warning(f"collapsed: {result.majority_share:.0%} of the {len(frame)} rows of {task.name} get the label "
+                       f"{word!r}; the accuracy {metrics['accuracy']:.3f} is about that label's share of the rows, "
+                       "not what the model learned (check the dev rows' labels, the learning rate and the ICL gap)")
+    return result
+
+def prepare_items(
+    model, tokenizer,  # the model (the teacher runs on its base, adapters off) and its tokenizer
+    task: Task,  # the task
+    rows: list[Example],  # training (or dev) rows
+    teacher: bool = True,  # run the ICL teacher (IA2, soft labels, ICL responses); False: ground-truth targets only (SFT)
+    demonstrations_from: list[Example] | None = None,  # dev rows: the training rows their demonstrations come from
+    run: int = 0,  # seeds the demonstrations' order
+    store: str | Path | None = None,  # the teacher's activation store (default: the ia2 cache)
+    max_new_tokens: int | None = None,  # multi-token: the teacher's response length (None: the task's)
+    progress: bool = True,  # progress bar
+) -> list[dict]:
+    "Items for `ia2.IA2Trainer`: token ids and targets, with the ICL teacher's activations and distributions when `teacher`."
+    task = get_task(task)
+    if not teacher: return build_items(tokenizer, list(rows), multi_token=task.multi_token)
+    if demonstrations_from is None: demos = training_demonstrations(list(rows), run)  # each row sees the others
+    else: demos = dev_demonstrations(list(demonstrations_from), list(rows), run)
+    records = teacher_records(model, tokenizer, task, list(rows), demos, store, max_new_tokens, progress)
+    return build_items(tokenizer, list(rows), records)
 
 def load_adapter(
     model,  # the base model the adapter was trained on

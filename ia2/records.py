@@ -5,44 +5,24 @@
 # %% ../nbs/10c_records.ipynb #113b8637
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
 import platform
 import subprocess
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-import ia2
-from .models import umask_mode
-from .config import BASELINES
-from .trainers import METHODS, AdapterSettings, method_id
+from .io import write_text_atomic
+from .methods import BASELINES, METHODS, method_id
 
 # %% auto #0
-__all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'write_text_atomic', 'RecordError', 'record_checksum', 'write_json_atomic',
-           'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'adapter_label', 'read_records', 'records_frame',
-           'provenance_problems', 'select_learning_rates', 'environment']
-
-# %% ../nbs/10c_records.ipynb #91eab26b
-def write_text_atomic(
-    text: str,  # the whole content
-    path: Path,  # destination file
-) -> Path:
-    "Write `text` to `path` through a temporary file and `os.replace`: readers see the old file or the new one, never half."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f: f.write(text)
-        os.chmod(tmp, umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'RecordError', 'record_checksum', 'write_json_atomic', 'read_record', 'model_folder',
+           'CellPaths', 'cell_paths', 'adapter_label', 'read_records', 'records_frame', 'provenance_problems',
+           'select_learning_rates', 'environment']
 
 # %% ../nbs/10c_records.ipynb #a0dca5eb
 class RecordError(ValueError):
@@ -113,11 +93,11 @@ def cell_paths(
 
 # %% ../nbs/10c_records.ipynb #3e1a7c52
 def adapter_label(
-    adapter: AdapterSettings | dict | None,  # a cell's adapter: its settings, or their dict as a record stores it
+    adapter,  # a cell's adapter: its `AdapterSettings`, their dict as a record stores it, or None
 ) -> str | None:  # None for a baseline, which has no adapter
     "The adapter's name in tables: 'lora-qko-r8' (kind, targets, rank) for LoRA, the kind ('ia3') for the others."
     if adapter is None: return None
-    if isinstance(adapter, AdapterSettings): adapter = asdict(adapter)
+    if dataclasses.is_dataclass(adapter): adapter = dataclasses.asdict(adapter)
     return f"{adapter['kind']}-{adapter['targets']}-r{adapter['r']}" if adapter["kind"] == "lora" else adapter["kind"]
 
 # %% ../nbs/10c_records.ipynb #b90f2779
@@ -198,6 +178,8 @@ def environment() -> dict:
                                 capture_output=True, text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError, NameError):
         commit = None
-    return {"ia2": ia2.__version__, "git_commit": commit, "torch": torch.__version__, "transformers": transformers.__version__,
+    try: version = metadata.version("ia2")
+    except metadata.PackageNotFoundError: version = None  # run from a checkout that was never installed
+    return {"ia2": version, "git_commit": commit, "torch": torch.__version__, "transformers": transformers.__version__,
             "peft": peft.__version__, "python": platform.python_version(),
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"}

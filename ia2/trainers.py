@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import os
@@ -17,6 +16,8 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import logging
 
 import torch
 from peft import (IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model,
@@ -29,14 +30,18 @@ from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
 from .activations import TeacherRecord, left_pad, response_positions
 from .hooks import capture_attention_outputs, find_attention_blocks
 from .losses import ia2_loss, joint_loss, sft_loss, soft_label_loss
-from .models import umask_mode
+from .io import umask_mode
+from .methods import (DEFAULT_PROTOCOL, METHOD_LABELS, METHODS, OBJECTIVES, PAPER_MAX_EPOCHS, PAPER_PATIENCE,
+                         PROTOCOLS, method_id, objective_targets)
 from .tasks import Example
 
+logger = logging.getLogger("ia2")
+
 # %% auto #0
-__all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'DEFAULT_PROTOCOL', 'OBJECTIVES', 'METHODS', 'METHOD_LABELS', 'PROTOCOLS',
-           'attention_projections', 'AdapterSettings', 'hide_checkpointing_deprecation', 'add_adapter', 'build_items',
-           'IA2Collator', 'method_id', 'objective_targets', 'IA2TrainingArguments', 'paper_training_arguments',
-           'IA2Trainer', 'DevSchedule', 'TrainingBar', 'training_files', 'train_method', 'load_completed_phases']
+__all__ = ['logger', 'IA2TrainingArguments', 'attention_projections', 'AdapterSettings', 'hide_checkpointing_deprecation',
+           'add_adapter', 'build_items', 'IA2Collator', 'IA2Config', 'ia2_config_fields', 'paper_training_arguments',
+           'check_items', 'IA2Trainer', 'DevSchedule', 'TrainingBar', 'training_files', 'train_method',
+           'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -161,87 +166,136 @@ def _pad_stack(tensors: list[torch.Tensor], dim: int, length: int) -> torch.Tens
         padded.append(torch.cat([t, t.new_zeros(shape)], dim=dim))
     return torch.stack(padded)
 
-# %% ../nbs/06_trainers.ipynb #5d8aa17d
-PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
-PAPER_PATIENCE = 5  # ... and stops after 5 dev evaluations without improvement (App. B)
-DEFAULT_PROTOCOL = "best"  # restore the best dev checkpoint ('paper': keep the stop-time weights, as the authors' code does)
-OBJECTIVES = ("sft", "sft_icl", "tokl", "ia2", "joint")  # single-phase training objectives
-METHODS = {  # method id -> objectives trained one after the other on the same adapter
-    "sft": ("sft",), "sft_icl": ("sft_icl",), "tokl": ("tokl",), "ia2": ("ia2",), "joint": ("joint",),
-    "ia2-sft": ("ia2", "sft"), "sft-ia2": ("sft", "ia2")}
-METHOD_LABELS = {  # method id -> how tables and figures name it
-    "base": "base", "ICL": "ICL", "sft": "SFT", "sft_icl": "SFT (ICL responses)", "tokl": "SFT (soft labels)",
-    "ia2": "IA2", "joint": "IA2 + SFT (joint)", "ia2-sft": "IA2→SFT", "sft-ia2": "SFT→IA2"}
-
-def method_id(
-    name: str,  # a method id, or an old spelling ('ia2→sft', 'ia2->sft', 'IA2→SFT')
-) -> str:
-    "The ASCII id of a method (ids are what file names, the CLI and YAML use)."
-    known = {**{m: m for m in METHOD_LABELS}, **{m.lower(): m for m in METHOD_LABELS}}
-    key = str(name).strip().replace("→", "-").replace("->", "-")
-    if key in known or key.lower() in known: return known.get(key, known.get(key.lower()))
-    close = difflib.get_close_matches(key, list(METHOD_LABELS), n=1)
-    raise ValueError(f"unknown method {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                     + f"; choose from {list(METHOD_LABELS)}")
-
-def objective_targets(objective: str) -> str:
-    "Which targets an objective trains on: 'ground_truth' (sft) or 'icl' (the teacher's responses)."
-    if objective not in OBJECTIVES: raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
-    return "ground_truth" if objective == "sft" else "icl"
-
 # %% ../nbs/06_trainers.ipynb #c1c9c501
-PROTOCOLS = ("best", "paper")  # which weights a phase ends with: the best dev evaluation's, or the stop-time ones
-
 @dataclass
-class IA2TrainingArguments(TrainingArguments):
-    "`TrainingArguments` plus the IA2 objective, the joint loss weight and the protocol (which weights a phase keeps)."
-    objective: str = field(default="ia2", metadata={"help": f"one of {OBJECTIVES}"})
-    beta: float = field(default=0.5, metadata={"help": "CE weight of the joint objective, in [0, 1]"})
+class IA2Config(TrainingArguments):
+    """`TrainingArguments` with IA2's own fields and the paper's protocol as defaults (App. B): Adam at a constant
+    learning rate, batch 4 (min(4, N) in effect), up to 50 epochs, no clipping, the dev loss every 2 steps and at every
+    epoch end, early stopping after 5 evaluations without improvement."""
+    objective: str = field(default="ia2", metadata={"help": f"the training objective, one of {OBJECTIVES}"})
+    beta: float = field(default=0.5, metadata={"help": "CE weight b of the joint objective (1-b)*MSE + b*CE, in [0, 1]"})
     protocol: str = field(default=DEFAULT_PROTOCOL, metadata={"help": "'best': restore the best dev checkpoint at the end; "
                           "'paper': keep the weights at the step training stopped, as the authors' code does in effect"})
+    patience: int = field(default=PAPER_PATIENCE, metadata={"help": "dev evaluations without improvement before stopping"})
+    eval_at_epoch_end: bool = field(default=True, metadata={"help": "also evaluate the dev loss at every epoch end (the paper's schedule)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "multi-token tasks: the teacher's response length "
+                                       "(None: the task's `teacher_max_new_tokens`)"})
+    # the paper's values for TrainingArguments' own fields
+    learning_rate: float = field(default=1e-3, metadata={"help": "the paper searches 1e-4, 3e-4 and 1e-3"})
+    num_train_epochs: float = field(default=PAPER_MAX_EPOCHS, metadata={"help": "epoch limit; early stopping usually ends sooner"})
+    per_device_train_batch_size: int = field(default=4, metadata={"help": "the paper's batch, min(4, N): with N < 4 an epoch is one batch"})
+    per_device_eval_batch_size: int = field(default=8, metadata={"help": "dev rows per forward"})
+    optim: str = field(default="adamw_torch", metadata={"help": "Adam; weight decay is 0"})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "no schedule, no warm-up"})
+    max_grad_norm: float = field(default=0.0, metadata={"help": "no gradient clipping, as in the reference code"})
+    eval_strategy: str = field(default="steps", metadata={"help": "dev loss every `eval_steps` steps"})
+    eval_steps: float = field(default=2, metadata={"help": "the paper evaluates every 2 steps"})
+    save_strategy: str = field(default="no", metadata={"help": "the best adapter is kept in memory (`DevSchedule`)"})
+    logging_steps: float = field(default=2, metadata={"help": "training loss logged every 2 steps"})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "the collator needs the targets' columns"})
 
     def __post_init__(self):
         objective_targets(self.objective)
         if not 0.0 <= self.beta <= 1.0: raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if self.protocol not in PROTOCOLS: raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {PROTOCOLS}")
+        if self.patience < 1: raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1 or None, got {self.max_new_tokens}")
         super().__post_init__()
+
+IA2TrainingArguments = IA2Config  # the name before IA2Config; kept for old code
+
+def ia2_config_fields() -> list[str]:
+    "Every keyword `IA2Config` takes."
+    return [f.name for f in dataclasses.fields(IA2Config) if f.init]
 
 # %% ../nbs/06_trainers.ipynb #c07369ea
 def paper_training_arguments(
     output_dir: str | Path,  # where the phases' folders go
     *,
-    learning_rate: float,  # the paper's grid: 1e-4, 3e-4, 1e-3 (no default: `ia2.config.CellConfig` holds it)
+    learning_rate: float,  # the paper's grid: 1e-4, 3e-4, 1e-3 (no default: each cell sets its own)
     n_train: int,  # N: the effective batch is min(4, N)
     objective: str = "ia2",  # training objective
     seed: int = 0,  # run index
     protocol: str = DEFAULT_PROTOCOL,  # 'best' (restore the best dev checkpoint) or 'paper' (keep the stop-time weights)
     **overrides,  # any other TrainingArguments field
-) -> IA2TrainingArguments:
-    "The paper's protocol: Adam, batch min(4, N), up to 50 epochs, dev loss every 2 steps and at every epoch end."
-    settings = dict(
-        output_dir=str(output_dir), objective=objective, learning_rate=learning_rate, protocol=protocol,
-        num_train_epochs=PAPER_MAX_EPOCHS, per_device_train_batch_size=min(4, n_train), per_device_eval_batch_size=8,
-        optim="adamw_torch", weight_decay=0.0, lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=0.0,  # no clipping, as in the reference code
-        eval_strategy="steps", eval_steps=2,  # and at every epoch end, by `DevSchedule`
-        save_strategy="no",  # `DevSchedule` keeps the best adapter in memory; a finished phase is the unit of resumption
-        logging_steps=2, report_to=[], remove_unused_columns=False,
-        seed=seed, data_seed=seed, disable_tqdm=True, dataloader_num_workers=0)
+) -> IA2Config:
+    "An `IA2Config` for one run of the paper's protocol: batch min(4, N), the run's seed, quiet, no reporting."
+    settings = dict(output_dir=str(output_dir), objective=objective, learning_rate=learning_rate, protocol=protocol,
+                    per_device_train_batch_size=min(4, n_train), report_to=[], seed=seed, data_seed=seed,
+                    disable_tqdm=True, dataloader_num_workers=0)
     settings.update(overrides)
-    return IA2TrainingArguments(**settings)
+    return IA2Config(**settings)
 
 # %% ../nbs/06_trainers.ipynb #2b39addc
+_TEACHER_KEYS = {"ia2": "teacher_acts", "joint": "teacher_acts", "tokl": "teacher_probs"}  # what each objective reads
+
+def check_items(
+    dataset,  # training or dev items: a list of dicts (`ia2.prepare_items`) or a `datasets.Dataset`
+    objective: str,  # the objective that will read them
+    which: str = "train_dataset",  # how the error names the dataset
+):
+    "A ValueError naming the fix when `dataset`'s items lack what `objective` trains on."
+    if dataset is None: return
+    if hasattr(dataset, "column_names"): keys = set(dataset.column_names)
+    elif len(dataset) == 0: raise ValueError(f"{which} is empty")
+    elif not isinstance(dataset[0], dict):
+        raise ValueError(f"{which} holds {type(dataset[0]).__name__} items; IA2Trainer trains on dicts of token ids and "
+                         "targets: make them with ia2.prepare_items(model, tokenizer, task, rows)")
+    else: keys = set(dataset[0])
+    missing = [k for k in ("input_ids", "target_ids", _TEACHER_KEYS.get(objective)) if k is not None and k not in keys]
+    if missing:
+        teacher = objective in _TEACHER_KEYS
+        raise ValueError(f"{which} items lack {missing}, which objective {objective!r} trains on; make them with "
+                         f"ia2.prepare_items(model, tokenizer, task, rows{'' if teacher else ', teacher=False'})"
+                         + (" (it runs the ICL teacher: each row sees the others as demonstrations)" if teacher else ""))
+
 class IA2Trainer(Trainer):
-    "A `transformers.Trainer` whose loss is the chosen IA2 objective; it also times its dev evaluations and checkpoints."
+    "A `transformers.Trainer` whose loss is the chosen IA2 objective, set up as TRL's trainers are; it also times its dev evaluations."
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
-    def __init__(self, *args, objective: str | None = None, beta: float | None = None, **kwargs):
-        "As `transformers.Trainer`; `objective` and `beta` serve plain `TrainingArguments` (IA2TrainingArguments carry them)."
-        super().__init__(*args, **kwargs)
-        self.objective = objective or getattr(self.args, "objective", "ia2")
-        self.beta = beta if beta is not None else getattr(self.args, "beta", 0.5)
+    def __init__(self,
+                 model=None,  # a causal LM (with `peft_config`, it is wrapped here) or a PEFT model
+                 args: TrainingArguments | None = None,  # an `IA2Config` (default: the paper's) or plain TrainingArguments
+                 data_collator=None,  # default: `IA2Collator` with the tokenizer's pad token
+                 train_dataset=None,  # items with the objective's targets (`ia2.prepare_items`)
+                 eval_dataset=None,  # dev items: the dev loss drives early stopping (`DevSchedule`)
+                 processing_class=None,  # the tokenizer
+                 peft_config=None,  # a peft config (e.g. `LoraConfig`): the adapter to train
+                 *,
+                 objective: str | None = None,  # overrides `args.objective` (for plain TrainingArguments)
+                 beta: float | None = None,  # overrides `args.beta`
+                 callbacks: list | None = None,  # more TrainerCallbacks
+                 **kwargs):  # any other `transformers.Trainer` argument
+        args = IA2Config() if args is None else args
+        if args.remove_unused_columns:
+            # the Trainer would drop every column the model's forward does not name (the targets); TRL's trainers do the same
+            args.remove_unused_columns = False
+        if peft_config is not None:
+            from peft import PeftModel
+            if isinstance(model, PeftModel):
+                raise ValueError("the model already carries a PEFT adapter; pass peft_config=None to train it, or the base model")
+            with hide_checkpointing_deprecation(): model = get_peft_model(model, peft_config)
+        if data_collator is None:
+            if processing_class is None:
+                raise ValueError("IA2Trainer pads batches with the tokenizer's pad token: pass processing_class=tokenizer "
+                                 "(or a data_collator)")
+            pad = processing_class.pad_token_id if processing_class.pad_token_id is not None else processing_class.eos_token_id
+            data_collator = IA2Collator(pad)
+        self.objective = objective or getattr(args, "objective", "ia2")
+        self.beta = beta if beta is not None else getattr(args, "beta", 0.5)
         objective_targets(self.objective)
         if not 0.0 <= self.beta <= 1.0: raise ValueError(f"beta must be in [0, 1], got {self.beta}")
+        check_items(train_dataset, self.objective, "train_dataset")
+        for name, dev in (eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval_dataset", eval_dataset)]):
+            check_items(dev, self.objective, name)
+        callbacks = list(callbacks or [])
+        self.dev_schedule = next((c for c in callbacks if isinstance(c, DevSchedule)), None)
+        if self.dev_schedule is None and eval_dataset is not None and args.eval_strategy != "no":
+            self.dev_schedule = DevSchedule(model, getattr(args, "patience", PAPER_PATIENCE), getattr(args, "protocol", DEFAULT_PROTOCOL))
+            callbacks.append(self.dev_schedule)
+        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks, **kwargs)
         self.seconds = {"evaluation": 0.0, "checkpoints": 0.0, "evaluation_cpu": 0.0}  # wall (and process CPU) seconds
         self.evaluations = 0
 
@@ -313,7 +367,7 @@ class DevSchedule(TrainerCallback):
         self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
         self.patience, self.protocol = patience, protocol
         self.best_loss, self.best_step, self.best_weights = None, None, None
-        self.waited, self.last_evaluated, self.stopped_early = 0, -1, False
+        self.waited, self.last_evaluated, self.stopped_early, self.hit_limit = 0, -1, False, False
         self.step_seconds = self.step_cpu_seconds = 0.0  # in optimizer steps: data, forward, backward, update
         self._mark = None
 
@@ -330,7 +384,8 @@ class DevSchedule(TrainerCallback):
         self._mark = now
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if state.global_step != self.last_evaluated: control.should_evaluate = True  # not twice at one step
+        if getattr(args, "eval_at_epoch_end", True) and state.global_step != self.last_evaluated:
+            control.should_evaluate = True  # not twice at one step
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self._restart()
@@ -343,6 +398,11 @@ class DevSchedule(TrainerCallback):
             if self.waited >= self.patience: control.should_training_stop = self.stopped_early = True
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.hit_limit = not self.stopped_early and state.global_step >= state.max_steps
+        if self.hit_limit and self.best_loss is not None:
+            logger.warning(f"training ran to its limit ({state.global_step} steps) without early stopping: the dev loss "
+                           f"was still improving within the last {self.patience} evaluations; the adapter may be "
+                           "undertrained (raise num_train_epochs or the learning rate)")
         if self.protocol == "best" and self.best_weights is not None:
             with torch.no_grad():
                 for name, p in self.params.items(): p.copy_(self.best_weights[name])
@@ -376,7 +436,7 @@ def train_method(
     items: dict[str, tuple[list[dict], list[dict]]],  # targets ('ground_truth' / 'icl') -> (train items, dev items)
     args: IA2TrainingArguments,  # training settings (`args.protocol` picks the weights kept); `objective` is set per phase
     pad_id: int,  # the tokenizer's pad token id
-    patience: int = PAPER_PATIENCE,  # dev evaluations without improvement before stopping
+    patience: int | None = None,  # dev evaluations without improvement before stopping (default: `args.patience`)
     config: dict | None = None,  # extra configuration saved in training.json (task, N, run, adapter ...)
     on_phase_end=None,  # called as on_phase_end(objective, model) after each phase (e.g. to evaluate IA2 before SFT)
     completed: list[dict] = (),  # phases already trained (see `load_completed_phases`); `model` must hold their end weights
@@ -385,6 +445,7 @@ def train_method(
     "Train `model` with each objective of `method` in turn; save the adapter, its dev curves and timings in `args.output_dir`."
     method = method_id(method)
     if method not in METHODS: raise ValueError(f"{method!r} trains nothing; choose one of {list(METHODS)}")
+    patience = getattr(args, "patience", PAPER_PATIENCE) if patience is None else patience
     objectives, phases = METHODS[method], [dict(p, reused=True) for p in completed]
     if len(phases) >= len(objectives) or [p["objective"] for p in phases] != list(objectives[:len(phases)]):
         raise ValueError(f"method {method!r} trains {list(objectives)}; completed phases {[p['objective'] for p in phases]} "
@@ -415,6 +476,7 @@ def train_method(
         phases.append({"objective": objective, "protocol": args.protocol, "start_weights": start,
                        "end_weights": _trainable_fingerprint(model), "best_dev_loss": schedule.best_loss,
                        "best_step": schedule.best_step, "steps": steps, "stopped_early": schedule.stopped_early,
+                       "reached_epoch_limit": schedule.hit_limit,
                        "kept_step": schedule.best_step if args.protocol == "best" and schedule.best_step is not None else steps,
                        "dev_curve": curve,
                        "timing": {"seconds": round(seconds, 3), "steps": steps, "train_seconds": round(training, 3),

@@ -16,7 +16,7 @@ GRID = """
     runs: [0]
     eval_rows: 4
     ood: false
-    max_epochs: 1
+    training: {num_train_epochs: 1}
     batch_size: 4
     data_dir: data
     store: store

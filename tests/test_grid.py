@@ -27,7 +27,7 @@ GRID = """
     runs: [0]
     eval_rows: 8
     ood: false
-    max_epochs: {epochs}
+    training: {{num_train_epochs: {epochs}}}
     batch_size: 4
     similarity_rows: 4
     data_dir: data
@@ -100,7 +100,7 @@ def test_prompt_and_prefix_adapters_run_through_the_grid(tmp_path, kind):
 
 def test_report_to_tensorboard_writes_event_files(tmp_path):
     grid = load_grid(_grid(tmp_path, epochs=2, **{"methods: [base, ICL, sft, ia2, ia2-sft]": "methods: [ia2-sft]",
-                                                  "store: store": "store: store\ntraining_args: {report_to: tensorboard, logging_steps: 1}"}))
+                                                  "training: {num_train_epochs: 2}": "training: {num_train_epochs: 2, report_to: tensorboard, logging_steps: 1}"}))
     assert run_grid(grid, progress=False) == {"finished": 1, "failed": 0}
     events = list(Path(grid.folder).rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events), "no TensorBoard event files under the grid's folder"
