@@ -32,7 +32,7 @@ def __getattr__(name: str):
     "Import a public name's module the first time the name is used (PEP 562)."
     module, attribute = (_EXPORTS[name], name) if name in _EXPORTS else _ALIASES.get(name, (None, None))
     if module is None: raise AttributeError(f"module 'ia2' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    value = _with_parameter_docs(getattr(importlib.import_module(f"{__name__}.{module}"), attribute))
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -47,3 +47,28 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from ia2.pipeline import Evaluation, TrainResult, evaluate, load_adapter, prepare_items, run_cell, train
     from ia2.tasks import TASKS, Example, Task, get_task, register_task
     from ia2.trainers import AdapterSettings, IA2Config, IA2Trainer
+
+# %% ../nbs/00_ia2.ipynb #dfdb1c75
+def _parameter_docs(obj) -> dict[str, str | None]:
+    "Parameter name -> its comment (or, for `IA2Config`'s own fields, their `help`)."
+    import dataclasses
+    from fastcore.docments import docments
+    if dataclasses.is_dataclass(obj) and any(f.metadata.get("help") for f in dataclasses.fields(obj)):
+        own = obj.__dict__.get("__annotations__", {})  # the fields the class declares itself, not its parents'
+        return {f.name: f.metadata.get("help") for f in dataclasses.fields(obj) if f.name in own}
+    target = obj.__init__ if isinstance(obj, type) and "__init__" in vars(obj) and not dataclasses.is_dataclass(obj) else obj
+    return {k: v for k, v in docments(target).items() if k not in ("self", "return")}
+
+def _with_parameter_docs(obj):
+    "`obj` with a `Parameters` section added to its docstring, once (names sharing a comment are listed together)."
+    if not callable(obj) or getattr(obj, "__doc__", None) is None or "\nParameters:\n" in obj.__doc__: return obj
+    try: docs = _parameter_docs(obj)
+    except Exception: return obj  # no source to read (a frozen app): the docstring stays as it is
+    lines, pending = [], []
+    for name, doc in docs.items():
+        pending.append(name)
+        if doc: lines.append(f"  {', '.join(pending)}: {doc}"); pending = []
+    if lines:
+        try: obj.__doc__ = obj.__doc__.rstrip() + "\n\nParameters:\n" + "\n".join(lines)
+        except (AttributeError, TypeError): pass  # a builtin or a slot that refuses a new docstring
+    return obj

@@ -502,6 +502,8 @@ def run_cell(
         timer = StageTimer(outer)
         with timer("data"):
             data = data or load_cell_data(config)
+            for task, _ in data.eval_sets.values():  # label words that cannot be scored fail now, not after training
+                if not task.multi_token: check_label_tokenization(task, tokenizer)
         details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
         model.eval()
         rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,

@@ -271,6 +271,10 @@ class IA2Trainer(Trainer):
         if args.remove_unused_columns:
             # the Trainer would drop every column the model's forward does not name (the targets); TRL's trainers do the same
             args.remove_unused_columns = False
+        if eval_dataset is None and isinstance(args, IA2Config) and args.eval_strategy != "no":
+            logger.warning("no eval_dataset: training without dev evaluation or early stopping, for all "
+                           f"{args.num_train_epochs:g} epochs (the paper stops on the dev loss: pass eval_dataset=dev items)")
+            args.eval_strategy = "no"
         if peft_config is not None:
             from peft import PeftModel
             if isinstance(model, PeftModel):
