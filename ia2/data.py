@@ -9,6 +9,7 @@ __all__ = ['DATA_DIR_ENV', 'PARQUET_REVISION', 'SHUFFLE_SEED', 'resolve_data_dir
 
 # %% ../nbs/01_data.ipynb #7105c5fb
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,12 @@ def read_jsonl(path: str | Path, # a file with one JSON object per line
               ) -> list[dict]:
     "The rows of a JSONL file; an error naming the file and the line when one is not a JSON object."
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try: line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text (byte {raw[e.start]:#x} at column {e.start + 1}); "
+                                 "save the file as UTF-8") from None
             if not line.strip(): continue
             try: row = json.loads(line)
             except json.JSONDecodeError as e:
@@ -277,20 +282,34 @@ def read_rows(source, # rows: a list of dicts, a pandas DataFrame, a `datasets.D
             return rows
         if suffix in (".csv", ".parquet"):
             frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-            return frame.to_dict("records")
+            return _records(frame)
         raise ValueError(f"{path}: unknown rows format {suffix!r}; use .jsonl, .json, .csv or .parquet")
-    if isinstance(source, pd.DataFrame): return source.to_dict("records")
+    if isinstance(source, pd.DataFrame): return _records(source)
     if isinstance(source, Dataset): return source.to_list()
     if isinstance(source, (list, tuple)) and all(isinstance(r, dict) for r in source): return list(source)
     raise TypeError(f"rows must be a list of dicts, a DataFrame, a datasets.Dataset or a file path; got {type(source).__name__}")
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    "A frame's rows as dicts, with empty cells as None (pandas reads them as NaN, which would become the text 'nan')."
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
 def examples(task: TaskSpec, # the task the rows belong to
              rows, # anything `read_rows` takes
+             unknown_labels: str = "drop", # rows whose label `label_map` lacks: 'drop' (counted, with a warning) or 'error'
             ) -> list[Example]:
-    "The task's `Example` of every row, in order; rows a `label_map` leaves out are dropped."
+    "The task's `Example` of every row, in order; rows a `label_map` leaves out are dropped, counted and named."
+    if unknown_labels not in ("drop", "error"): raise ValueError(f"unknown_labels must be 'drop' or 'error', got {unknown_labels!r}")
     source, rows = rows, read_rows(rows)
+    where = f"{source}: " if isinstance(source, (str, Path)) else ""
     if task.label_map is not None and task.answer_format == "label":
         kept = [(i, r) for i, r in enumerate(rows) if r.get(task.label_column) in task.label_map]
+        dropped = [(i, r.get(task.label_column)) for i, r in enumerate(rows) if r.get(task.label_column) not in task.label_map]
+        if dropped:
+            seen = list(dict.fromkeys(repr(label) for _, label in dropped))
+            message = (f"{where}{len(dropped)} of {len(rows)} rows of {task.name} have a label outside its label_map "
+                       f"{list(task.label_map)}: {', '.join(seen[:5])}{' ...' if len(seen) > 5 else ''} (first at row {dropped[0][0]})")
+            if unknown_labels == "error": raise ValueError(message + "; fix the labels or the label_map")
+            logging.getLogger("ia2").warning(message + "; those rows are dropped (unknown_labels='error' refuses them)")
     else:
         kept = list(enumerate(rows))
     try:

@@ -48,6 +48,7 @@ def write_json_atomic(
 
 def read_record(
     path: str | Path,  # a JSON record
+    require_checksum: bool = True,  # a record without `sha256` is damaged (False: tools that migrate pre-checksum records)
 ) -> dict:
     "The record at `path`, checked against its checksum; a `RecordError` naming the file when it cannot be trusted."
     path = Path(path)
@@ -59,6 +60,9 @@ def read_record(
     except UnicodeDecodeError:
         raise RecordError(path, "not UTF-8 text: the file is damaged; delete it to recompute it") from None
     if not isinstance(record, dict): raise RecordError(path, f"holds a JSON {type(record).__name__}, not a record")
+    if "sha256" not in record and require_checksum:
+        raise RecordError(path, "has no sha256 checksum, so its content cannot be trusted (every record ia2 writes has one: "
+                          "it was edited or written by something else); delete it to recompute it")
     if "sha256" in record and record["sha256"] != record_checksum(record):
         raise RecordError(path, "its content does not match its sha256 checksum: it was changed after it was written; "
                           "delete it to recompute it")

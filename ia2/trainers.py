@@ -438,7 +438,7 @@ def train_method(
     model,  # a PEFT-wrapped causal LM (see `add_adapter`)
     method: str,  # a key of METHODS
     items: dict[str, tuple[list[dict], list[dict]]],  # targets ('ground_truth' / 'icl') -> (train items, dev items)
-    args: IA2TrainingArguments,  # training settings (`args.protocol` picks the weights kept); `objective` is set per phase
+    args: IA2Config,  # training settings (`args.protocol` picks the weights kept); `objective` is set per phase
     pad_id: int,  # the tokenizer's pad token id
     patience: int | None = None,  # dev evaluations without improvement before stopping (default: `args.patience`)
     config: dict | None = None,  # extra configuration saved in training.json (task, N, run, adapter ...)
@@ -524,4 +524,8 @@ def load_completed_phases(
     unexpected = [k for k in getattr(result, "unexpected_keys", None) or [] if k != "prompt_embeddings"]
     if unexpected:
         raise ValueError(f"the adapter in {output_dir} does not fit this model: unexpected keys {unexpected[:3]}")
-    return json.loads(summary.read_text())["phases"]
+    try: phases = json.loads(summary.read_text())["phases"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{summary} is damaged ({type(error).__name__}: {error}): it holds no readable list of phases; "
+                         f"delete {output_dir} to train the method again") from None
+    return phases

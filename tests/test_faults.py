@@ -104,6 +104,18 @@ def test_truncated_record_is_named_then_moved_aside_and_recomputed(clean, copy, 
     assert records(copy) == clean[1]
 
 
+def test_record_without_its_checksum_is_damaged_named_and_recomputed(clean, copy, caplog):
+    record = cell_files(copy, cell(copy, "ICL")).record
+    content = json.loads(record.read_text()); del content["sha256"]
+    record.write_text(json.dumps(content))  # valid JSON, every value right, but nothing vouches for it
+    assert "no sha256 checksum" in grid_status(copy).set_index("method").error["ICL"]
+    assert main(["status", str(copy.source), "--verify"]) == 1
+    with caplog.at_level(logging.WARNING, logger="ia2"):
+        assert run_grid(copy, progress=False) == {"finished": 1, "failed": 0}
+    assert warned(caplog, str(record), "has no sha256 checksum")
+    assert records(copy) == clean[1]
+
+
 def test_corrupt_failure_record_does_not_block_the_grid(clean, copy):
     paths = cell_files(copy, cell(copy, "ICL"))
     paths.record.unlink()
