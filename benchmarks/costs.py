@@ -1,0 +1,628 @@
+"""What things cost (issue 21, item 4): seconds per stage per cell from the committed records' stage profiles, and the
+projected cost of each paper table and of the whole `paper` grid on 2 CPU cores and on one H100, unpacked and packed.
+
+Reads only committed files (results/*/<model>/*.json, benchmarks/gpu/..., benchmarks/results.json, the grid YAML
+files) and runs no model, so its output is the same byte for byte on any machine:
+
+    python benchmarks/costs.py            # writes benchmarks/COSTS.md and the `costs` entry of benchmarks/costs.json
+
+The cost model is small and explicit; every number it uses is printed beside its source, and every assumption is
+listed in COSTS.md (`ASSUMPTIONS` below, plus the rates read from the files)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))  # run from a checkout without installing ia2
+
+from ia2.io import write_text_atomic  # noqa: E402
+from ia2.methods import METHODS, PAPER_MAX_EPOCHS, method_id, needs_teacher  # noqa: E402
+
+COMMAND = "python benchmarks/costs.py"
+MODEL = "qwen2.5-coder-0.5b"  # the model of every committed record and of the `paper` grid
+PACK_SIZES = (4, 16)
+PACK_KEY = "packed_cells_per_hour_over_single_k{k}"  # issue 21's keys in a benchmark results.json
+CPU_CONCURRENT_CELLS = 2  # 2 cores, one torch thread per cell, two cells side by side: how the CPU records were made
+TRAIN_BATCH = 4  # per_device_train_batch_size = min(4, N) (CellConfig.training_config)
+MAX_DEV = 48  # dev rows = min(48, N // 2) (ia2.data.split_run)
+EVAL_EVERY = 2  # IA2Config.eval_steps: dev loss every 2 steps, and at every epoch end (DevSchedule)
+HOUR = 3600.0
+
+
+# ------------------------------------------------------------------------------------------------ reading records
+
+@dataclass
+class Phase:
+    "One training phase of a record."
+    objective: str
+    steps: int
+    reused: bool  # trained by another cell (ia2-sft's IA2 phase, taken from the ia2 cell)
+    step_seconds: float | None = None  # optimizer steps only (DevSchedule's clock); None in records without timing
+    evaluations: int | None = None  # dev-loss evaluations
+    eval_seconds: float | None = None  # their total time
+
+
+@dataclass
+class Record:
+    "What the costs need from one committed record."
+    grid: str
+    device: str
+    dtype: str
+    task: str
+    n: int
+    method: str
+    seconds: float
+    eval_rows: int  # rows scored or generated in the evaluation stage, over the training task and its OOD tasks
+    max_epochs: int
+    eval_seconds: float = 0.0  # the result rows' eval_seconds, summed (the evaluation stage, in records without a profile)
+    profile: dict[str, float] = field(default_factory=dict)  # stage -> seconds ({} in records written before profiles)
+    phases: list[Phase] = field(default_factory=list)
+
+    @property
+    def on_cpu(self) -> bool: return self.device.startswith("cpu")
+
+    @property
+    def dev_rows(self) -> int: return dev_rows(self.n)
+
+    def stages(self) -> dict[str, float]:
+        "Seconds per stage: the profile, or (older records) the evaluation seconds of the result rows; plus the total."
+        stages = dict(self.profile) if self.profile else ({f"eval:{self.method}": self.eval_seconds} if self.eval_seconds else {})
+        return {**stages, "total": self.seconds}
+
+
+def read_record(path: Path) -> Record:
+    "The fields of a record file the costs use."
+    raw = json.loads(path.read_text())
+    cell, settings = raw["cell"], raw.get("config") or raw.get("settings") or {}
+    max_epochs = settings.get("max_epochs") or (settings.get("training") or {}).get("num_train_epochs") or PAPER_MAX_EPOCHS
+    phases = []
+    for summary in (raw.get("training") or {}).values():
+        for p in summary["phases"]:
+            t = p.get("timing") or {}
+            phases.append(Phase(p["objective"], int(p["steps"]), bool(p.get("reused", False)), t.get("step_seconds"),
+                                t.get("evaluations"), t.get("eval_seconds")))
+    results = raw.get("results") or []
+    return Record(grid=raw["grid"], device=raw["environment"]["device"], dtype=str(raw["dtype"]).replace("torch.", ""),
+                    task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), seconds=float(raw["seconds"]),
+                    eval_rows=sum(int(r.get("eval_rows") or r.get("n") or 0) for r in results), max_epochs=int(max_epochs),
+                    eval_seconds=round(sum(float(r.get("eval_seconds") or 0) for r in results), 3),
+                    profile={k: float(v) for k, v in (raw.get("profile") or {}).items()}, phases=phases)
+
+
+def read_records(results: Path) -> list[Record]:
+    "Every finished record under results/<grid>/<model>/ (failure records left out), in path order."
+    paths = sorted(p for p in results.glob("*/*/*.json") if not p.name.endswith(".failed.json"))
+    if not paths: raise FileNotFoundError(f"no records under {results}/<grid>/<model>/*.json; pass --results")
+    return [read_record(p) for p in paths]
+
+
+# ------------------------------------------------------------------------------------------------ small helpers
+
+def dev_rows(n: int) -> int: return min(MAX_DEV, n // 2)
+
+
+def steps_per_epoch(n: int) -> int: return math.ceil(n / min(TRAIN_BATCH, n))
+
+
+def max_steps(n: int, epochs: int = PAPER_MAX_EPOCHS) -> int: return epochs * steps_per_epoch(n)
+
+
+def evaluations(steps: int, n: int) -> int:
+    "Dev-loss evaluations in `steps` steps: every EVAL_EVERY steps and at each epoch end, once per step."
+    spe = steps_per_epoch(n)
+    return sum(1 for s in range(1, steps + 1) if s % EVAL_EVERY == 0 or s % spe == 0)
+
+
+def median(values) -> float: return float(statistics.median(values))
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    "A number with `digits` significant figures (no exponent for the sizes here); — for None."
+    if x is None: return "—"
+    if x == 0: return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
+def spread(values) -> str:
+    "median (min–max); whole numbers (steps) as integers."
+    values = sorted(values)
+    show = (lambda x: f"{x:g}") if all(isinstance(v, int) for v in values) else fmt
+    return show(median(values)) if values[0] == values[-1] else f"{show(median(values))} ({show(values[0])}–{show(values[-1])})"
+
+
+# ------------------------------------------------------------------------------------------------ what was measured
+
+def stage_table(records: list[Record]) -> list[dict]:
+    "Seconds per stage per cell, grouped by (grid, device, dtype, task, N, method): cells, median, min, max."
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    for r in records:
+        stages = groups.setdefault((r.grid, r.device, r.dtype, r.task, r.n, r.method), {})
+        for stage, seconds in r.stages().items(): stages.setdefault(stage, []).append(seconds)
+    rows = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], k[3], k[4], k[5])):
+        for stage in sorted(groups[key], key=lambda s: (s == "total", s)):
+            v = groups[key][stage]
+            rows.append(dict(zip(("grid", "device", "dtype", "task", "n", "method"), key), stage=stage, cells=len(v),
+                             median=round(median(v), 3), min=min(v), max=max(v)))
+    return rows
+
+
+def step_table(records: list[Record]) -> list[dict]:
+    "Per-step training seconds of every timed phase trained by its own cell, grouped like `stage_table` plus the objective."
+    groups: dict[tuple, list[Phase]] = {}
+    for r in records:
+        for i, p in enumerate(r.phases):
+            if p.reused or p.step_seconds is None or not p.steps: continue
+            groups.setdefault((r.grid, r.device, r.dtype, r.task, r.n, r.method, i, p.objective), []).append(p)
+    rows = []
+    for key in sorted(groups):
+        ps = groups[key]
+        rows.append(dict(zip(("grid", "device", "dtype", "task", "n", "method", "phase", "objective"), key), cells=len(ps),
+                         steps=[p.steps for p in ps], step_s=[p.step_seconds / p.steps for p in ps],
+                         dev_eval_s=[p.eval_seconds / p.evaluations for p in ps if p.evaluations]))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ unit rates
+
+@dataclass
+class Rates:
+    "Unit costs of one device, each with the sentence saying where it comes from."
+    name: str
+    row_s: float  # one evaluated row without demonstrations (single-token: a forward)
+    step_s: dict[str, float]  # objective -> one optimizer step
+    dev_row_s: float  # one dev row in one dev-loss evaluation
+    teacher_row_s: float  # one teacher row (single-token)
+    data_s: float  # loading a cell's data
+    concurrent: int  # cells that run side by side on the device
+    prompt_tokens: float | None = None  # tokens up to which a row costs the same (GPU); None: cost grows with every example (CPU)
+    teacher_tokens: float | None = None
+    tokens_per_example: float | None = None
+    generated_tokens_s: float | None = None  # multi-token generation rate (GPU)
+    sources: list[str] = field(default_factory=list)
+
+    def prompt_factor(self, examples: int, teacher: bool = False) -> float:
+        "How much a row with `examples` examples in its prompt (N-1 demonstrations + the query) costs over one without."
+        if self.prompt_tokens is None: return float(examples)
+        limit = self.teacher_tokens if teacher else self.prompt_tokens
+        return max(1.0, examples * self.tokens_per_example / limit)
+
+
+OBJECTIVE_STAND_INS = {"tokl": "sft", "sft_icl": "sft", "joint": "ia2"}  # unmeasured objective -> the measured one charged for it
+
+
+def cpu_rates(records: list[Record]) -> Rates:
+    "CPU unit costs from the CPU records with stage profiles of single-token tasks."
+    from ia2.tasks import get_task
+    cpu = [r for r in records if r.on_cpu and r.profile and not get_task(r.task).multi_token]
+    if not cpu: raise ValueError("no CPU record with a stage profile of a single-token task; the CPU rates need one")
+    trained = [r for r in cpu if r.method in METHODS]
+    row_s = median(r.profile[f"eval:{r.method}"] / r.eval_rows for r in trained)
+    steps = [(p.objective, p.step_seconds / p.steps) for r in trained for p in r.phases if not p.reused and p.step_seconds and p.steps]
+    step_s = {o: median(s for obj, s in steps if obj == o) for o in sorted({o for o, _ in steps})}
+    dev_row_s = median(p.eval_seconds / p.evaluations / r.dev_rows for r in trained for p in r.phases
+                       if not p.reused and p.evaluations and r.dev_rows)
+    teacher = [r.profile["teacher"] / ((r.n + r.dev_rows) * r.n) for r in trained if "teacher" in r.profile]
+    grids = sorted({r.grid for r in cpu})
+    desc = {(r.device, r.dtype) for r in cpu}
+    return Rates(
+        "2 CPU cores", row_s=row_s, step_s=step_s, dev_row_s=dev_row_s, teacher_row_s=median(teacher),
+        data_s=median(r.profile["data"] for r in cpu), concurrent=CPU_CONCURRENT_CELLS,
+        sources=[f"CPU records of {', '.join(grids)} ({len(cpu)} cells; {'; '.join(f'{d}, {t}' for d, t in sorted(desc))}), "
+                 f"tasks {', '.join(sorted({r.task for r in cpu}))} at N = {', '.join(str(n) for n in sorted({r.n for r in cpu}))}",
+                 f"evaluation row: median over {len(trained)} trained cells of eval:<method> / evaluation rows = {fmt(row_s)} s",
+                 "optimizer step: median over phases trained by their own cell of step_seconds / steps = "
+                 + ", ".join(f"{o} {fmt(s)} s" for o, s in step_s.items()),
+                 f"dev row per dev-loss evaluation: median of eval_seconds / evaluations / dev rows = {fmt(dev_row_s)} s",
+                 f"teacher: median of teacher / ((N + dev rows) × N) = {fmt(median(teacher))} s per row per example in its prompt",
+                 f"data: median of the data stage = {fmt(median(r.profile['data'] for r in cpu))} s"])
+
+
+def _section(results: dict, model: str, *path):
+    node = results["per_model"][model]["sections"]
+    for key in path: node = node[key]
+    return node
+
+
+def gpu_rates(gpu: dict, gpu_training: dict, cpu: Rates, model: str = MODEL) -> Rates:
+    "H100 unit costs from the GPU benchmark (benchmarks/gpu/results.json; training step from its 20-repeat rerun)."
+    ev = _section(gpu, model, "evaluation", "single_token")
+    row_s = ev["times"]["last"]["median_s"] / ev["batch"]
+    te = _section(gpu, model, "teacher", "single_token")
+    teacher_row_s = te["times"]["ours"]["median_s"] / te["N"]
+    tokens_per_example = te["prompt_tokens"]["mean"] / (te["demos_per_prompt"] + 1)
+    tr = _section(gpu_training, model, "training", "G1")
+    step_s = {o: tr["times"][o]["median_s"] for o in ("ia2", "sft")}
+    gen = _section(gpu, model, "evaluation", "generation")
+    machine = gpu["machine"]
+    return Rates(
+        "one H100", row_s=row_s, step_s=step_s, dev_row_s=row_s, teacher_row_s=teacher_row_s, data_s=cpu.data_s,
+        concurrent=1, prompt_tokens=ev["prompt_tokens"]["mean"], teacher_tokens=te["prompt_tokens"]["mean"],
+        tokens_per_example=tokens_per_example, generated_tokens_s=gen["tokens_per_s"]["batched"],
+        sources=[f"benchmarks/gpu/results.json ({machine.get('gpu', machine.get('device', 'GPU'))}, {gpu['dtype']}, "
+                 f"{gpu['weights']} weights, {model})",
+                 f"evaluation row: score_next_token at batch {ev['batch']} on {fmt(ev['prompt_tokens']['mean'])}-token prompts, "
+                 f"{fmt(ev['times']['last']['median_s'])} s per batch = {fmt(row_s)} s per row (also charged per dev row "
+                 "in a dev-loss evaluation)",
+                 f"teacher row: collect_teacher, G = 1, {te['N']} prompts of {fmt(te['prompt_tokens']['mean'])} tokens "
+                 f"({te['demos_per_prompt']} demonstrations), {fmt(te['times']['ours']['median_s'])} s = {fmt(teacher_row_s)} s per row; "
+                 f"{fmt(tokens_per_example)} tokens per example",
+                 "optimizer step: benchmarks/gpu/training-20-repeats/results.json, batch 4, G = 1: "
+                 + ", ".join(f"{o} {fmt(s)} s" for o, s in step_s.items()),
+                 f"generation: generate_responses at batch {gen['batch']}: {fmt(gen['tokens_per_s']['batched'])} tokens/s",
+                 f"data: the CPU records' median, {fmt(cpu.data_s)} s (loading rows is CPU work)"])
+
+
+# ------------------------------------------------------------------------------------------------ training steps
+
+def step_fractions(records: list[Record]) -> dict[tuple, list[float]]:
+    "(multi_token, method, phase index, N) -> observed steps / the epoch limit's steps, over phases trained by their cell."
+    from ia2.tasks import get_task
+    out: dict[tuple, list[float]] = {}
+    for r in records:
+        if r.method not in METHODS: continue
+        for i, p in enumerate(r.phases):
+            if p.reused: continue
+            out.setdefault((get_task(r.task).multi_token, r.method, i, r.n), []).append(p.steps / max_steps(r.n, r.max_epochs))
+    return out
+
+
+def projected_steps(fractions: dict[tuple, list[float]], multi: bool, method: str, phase: int, n: int) -> tuple[int, str]:
+    "Steps of a phase at N: the median observed fraction of the epoch limit at the nearest observed N, times the limit at N."
+    objective = METHODS[method][phase]
+    candidates = [(method, phase)] + ([(objective, 0)] if len(METHODS[method]) > 1 else []) \
+        + ([(OBJECTIVE_STAND_INS[method], 0)] if method in OBJECTIVE_STAND_INS else [])
+    for m, i in candidates:
+        ns = sorted({k[3] for k in fractions if k[:3] == (multi, m, i)})
+        if ns:
+            near = min(ns, key=lambda x: (abs(math.log2(x) - math.log2(n)), -x))
+            frac = median(fractions[(multi, m, i, near)])
+            return max(1, round(frac * max_steps(n))), f"{m}[{i}]@N={near}"
+    raise ValueError(f"no observed training phase for {method} ({'multi' if multi else 'single'}-token); "
+                     "commit a record of it or of its stand-in")
+
+
+# ------------------------------------------------------------------------------------------------ one cell's cost
+
+@dataclass(frozen=True)
+class CellKey:
+    "What a cell's cost depends on."
+    task: str
+    n: int
+    method: str
+    eval_rows: int  # per evaluation task
+    ood: bool  # also evaluated on the task's OOD tasks
+    similarity_rows: int
+    reuses_first_phase: bool  # a sequential method whose first phase is another cell of the grid
+
+
+def cell_seconds(key: CellKey, rates: Rates, fractions: dict) -> float:
+    "Projected seconds of one single-token cell on a device (the stages of `ia2.pipeline.run_cell`)."
+    from ia2.tasks import get_task
+    task = get_task(key.task)
+    rows = key.eval_rows * (1 + (len(task.ood_tasks) if key.ood else 0))
+    if key.method == "base": return rates.data_s + rows * rates.row_s
+    if key.method == "ICL": return rates.data_s + rows * rates.row_s * rates.prompt_factor(key.n)
+    dev, n = dev_rows(key.n), key.n
+    seconds = rates.data_s + dev * rates.row_s * (1 + rates.prompt_factor(n))  # icl_gap: dev rows without and with demos
+    if needs_teacher([key.method]): seconds += (n + dev) * rates.teacher_row_s * _teacher_factor(rates, n)
+    if key.similarity_rows:  # teacher:similarity, similarity:base, similarity:<method>
+        seconds += key.similarity_rows * (rates.teacher_row_s * _teacher_factor(rates, n) + 2 * rates.row_s)
+    for i, objective in enumerate(METHODS[key.method]):
+        if i == 0 and key.reuses_first_phase: continue
+        steps, _ = projected_steps(fractions, False, key.method, i, n)
+        step = rates.step_s.get(objective, rates.step_s.get(OBJECTIVE_STAND_INS.get(objective, ""), 0.0))
+        seconds += steps * step + evaluations(steps, n) * dev * rates.dev_row_s
+    return seconds + rows * rates.row_s + dev * rates.row_s  # eval:<method>, dev:<method>
+
+
+def _teacher_factor(rates: Rates, n: int) -> float:
+    "Teacher rows carry N-1 demonstrations: the CPU rate is per example, the GPU rate per row up to its prompt length."
+    return float(n) if rates.prompt_tokens is None else rates.prompt_factor(n, teacher=True)
+
+
+def gpu_multi_token_seconds(key: CellKey, rates: Rates, fractions: dict) -> float:
+    "Projected H100 seconds of a multi-token cell: every generated row at the benchmark's batched rate, plus training."
+    from ia2.tasks import get_task
+    task = get_task(key.task)
+    rows = key.eval_rows * (1 + (len(task.ood_tasks) if key.ood else 0))
+    per_row = task.max_new_tokens / rates.generated_tokens_s
+    if key.method in ("base", "ICL"): return rates.data_s + rows * per_row
+    dev, n = dev_rows(key.n), key.n
+    seconds = rates.data_s + (rows + 3 * dev) * per_row  # evaluation, dev metrics and the two icl_gap passes
+    if needs_teacher([key.method]): seconds += (n + dev) * task.teacher_max_new_tokens / rates.generated_tokens_s
+    for i, objective in enumerate(METHODS[key.method]):
+        if i == 0 and key.reuses_first_phase: continue
+        steps, _ = projected_steps(fractions, True, key.method, i, n)
+        seconds += steps * rates.step_s.get(objective, rates.step_s["sft"]) + evaluations(steps, n) * dev * rates.dev_row_s
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------------ grids and tables
+
+def grid_keys(grid) -> list[CellKey]:
+    "One CellKey per cell of a grid, in the runner's enumeration (`ia2.experiments.grid_cells`)."
+    from ia2.experiments import grid_cells
+    keys = []
+    for cell, group, _run in grid_cells(grid):
+        _model, task, n, method, _adapter = group
+        twin = METHODS.get(method, ())
+        keys.append(CellKey(task, n, method, grid.eval_rows, grid.ood, grid.similarity_rows if method != "base" else 0,
+                            len(twin) > 1 and twin[0] in grid.methods))
+    return keys
+
+
+@dataclass
+class Table:
+    "A paper table or figure: the grid it reads and the part of it it needs."
+    name: str
+    grid: str  # a shipped grid's name
+    needs: str  # which cells, in words
+    methods: tuple[str, ...] | None = None  # None: every method of the grid
+    n: tuple[int, ...] | None = None  # None: every N (the base model, N = 0, is kept whenever `base` is kept)
+
+
+TABLES = [
+    Table("Table 1 (single-token, in distribution and OOD)", "paper",
+          "N = 4 and the base model; every method, task, learning rate and run", n=(4,)),
+    Table("Table 8 (paired tests: IA2 → SFT vs SFT and ICL, every N)", "paper",
+          "ICL, SFT, IA2 (whose adapter IA2 → SFT starts from) and IA2 → SFT at every N, task, learning rate and run",
+          methods=("ICL", "sft", "ia2", "ia2-sft")),
+    Table("Accuracy/ECE vs N, Figure 2, reliability diagrams", "paper", "every cell of the grid"),
+    Table("Table 7 (LoRA targets and rank)", "lora-ablation",
+          "SST-2, N = 8; SFT, IA2, IA2 → SFT; 4 adapters; 3 learning rates on run 0, runs 1–2 at the chosen one"),
+    Table("Table 5 (multi-token)", "qwen-cpu-math",
+          "GSM8K, N = 2; base, ICL, SFT, IA2, IA2 → SFT; the only multi-token grid shipped (the paper's Table 5 spans more "
+          "tasks and N, with no grid here)"),
+]
+
+
+def table_keys(table: Table, grids: dict) -> list[CellKey]:
+    "The cells a table needs."
+    keys = grid_keys(grids[table.grid])
+    return [k for k in keys if (table.methods is None or k.method in table.methods)
+            and (table.n is None or k.n in table.n or k.method == "base")]
+
+
+def load_grids(names) -> dict:
+    from ia2.config import load_grid
+    return {name: load_grid(REPO / "ia2" / "resources" / "grids" / f"{name}.yaml") for name in names}
+
+
+def measured_cpu_seconds(records: list[Record]) -> dict[tuple, list[float]]:
+    "(task, N, method) -> measured seconds of CPU records (the multi-token cells are charged from these)."
+    out: dict[tuple, list[float]] = {}
+    for r in records:
+        if r.on_cpu: out.setdefault((r.task, r.n, r.method), []).append(r.seconds)
+    return out
+
+
+def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measured_cpu: dict) -> dict[str, float]:
+    "Cell-seconds of a list of cells on each device."
+    from ia2.tasks import get_task
+    total = {"cpu": 0.0, "h100": 0.0}
+    for k in keys:
+        if get_task(k.task).multi_token:
+            seconds = measured_cpu.get((k.task, k.n, k.method))
+            if seconds is None: raise ValueError(f"no CPU record of a multi-token cell {k.task} N={k.n} {k.method} to charge it from")
+            total["cpu"] += median(seconds)
+            total["h100"] += gpu_multi_token_seconds(k, gpu, fractions)
+        else:
+            total["cpu"] += cell_seconds(k, cpu, fractions)
+            total["h100"] += cell_seconds(k, gpu, fractions)
+    return total
+
+
+# ------------------------------------------------------------------------------------------------ packing factors
+
+def packed_factor(results: dict | None, k: int, model: str = MODEL) -> tuple[float | None, str]:
+    "A measured packing speed-up (cells per hour packed over single) at K, and the key it came from; None when absent."
+    if results is None: return None, "file absent"
+    key = PACK_KEY.format(k=k)
+    by_model = (results.get("keys_by_model") or {}).get(key)
+    if isinstance(by_model, dict) and isinstance(by_model.get(model), (int, float)): return float(by_model[model]), f"keys_by_model.{key}.{model}"
+    if isinstance(results.get(key), (int, float)): return float(results[key]), key
+    return None, f"{key} absent"
+
+
+def packed_hours(hours: float, factor: float | None) -> str:
+    return "not measured" if factor is None else fmt(hours / factor)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+ASSUMPTIONS = [
+    "A cell's stages are those of `ia2.pipeline.run_cell`: data; for base and ICL one evaluation; for a trained method "
+    "the ICL gap (the dev rows without and with N − 1 demonstrations), the teacher (methods training on the ICL teacher: "
+    "ia2, tokl, sft_icl, joint, ia2-sft), the activation similarity (when the grid sets similarity_rows: the teacher on "
+    "those held-out queries plus two forwards over them), each phase's optimizer steps and dev-loss evaluations, the "
+    "evaluation and the dev metrics. Model loading (once per process) and writing records are left out.",
+    "Evaluation rows per cell = eval_rows × (1 + the task's OOD tasks) (`ood: true`, the default); dev rows = min(48, N // 2).",
+    "A row's cost grows with the examples in its prompt (N − 1 demonstrations + the query; ICL evaluation, ICL gap, "
+    "teacher): on the CPU in proportion to them (one evaluation row without demonstrations is one example); on the H100 a "
+    "row costs the benchmark's per-row time up to the benchmark's prompt length and grows in proportion beyond it. "
+    "Every task is charged SST-2's tokens per example (the benchmark's prompts); FinSen, AG News, SciQ and StrategyQA "
+    "examples are longer, so ICL and teacher costs are low for them.",
+    "Training steps: a phase's steps at N are the median observed fraction of its epoch limit (50 epochs × ⌈N / min(4, N)⌉ "
+    "steps) at the nearest observed N (in log2 N; ties go to the larger N), times that limit at N. Early stopping at large N "
+    "is thus extrapolated from N = 4 and 16: the records hold no larger N. Unmeasured methods take a measured one's "
+    "fraction and step time: tokl and sft_icl as sft, joint as ia2.",
+    "Dev-loss evaluations: every 2 steps and at each epoch end (IA2Config.eval_steps = 2, DevSchedule), each over the dev rows.",
+    "IA2 → SFT reuses the IA2 cell's adapter when the grid holds the ia2 method (as `ia2 run` does), so it pays only its "
+    "SFT phase; tables that need IA2 → SFT include the IA2 cells.",
+    "The teacher is charged in every cell that needs it, as the profiles record it; the activation store's cache, which "
+    "lets cells sharing (task, N, run) reuse the teacher, would lower this.",
+    "2 CPU cores: two cells side by side, one torch thread each, as the CPU records were made, so hours = cell-seconds / 2. "
+    "The CPU rates come from float32 records on a CPU with native bf16 (qwen-cpu-lora); a slower or busier CPU scales them.",
+    "One H100: one cell at a time (no processes side by side), bf16, the benchmark's times (random weights, same shapes "
+    "and work). The benchmark times the model's work only: Trainer and Python overhead per step are not in it, which the "
+    "measured qwen-cpu cells below show.",
+    "Multi-token cells (Table 5): on the CPU each cell costs the median of its committed CPU records (the grid is the "
+    "committed one); on the H100 every generated row costs the task's max_new_tokens at the benchmark's batched "
+    "generation rate (an upper bound: answers that stop early cost less), plus training at the benchmark's step time.",
+    "Packed: the unpacked hours divided by the measured packing speed-up (cells per hour packed over single) at K; where "
+    "no such measurement is committed the column says 'not measured'. No factor is assumed.",
+]
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Path) -> tuple[str, dict]:
+    "COSTS.md's text and the `costs` JSON entry, from committed files only."
+    records = read_records(results)
+    gpu = json.loads(gpu_path.read_text())
+    gpu_training = json.loads(gpu_training_path.read_text())
+    bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
+    cpu, fractions = cpu_rates(records), step_fractions(records)
+    h100 = gpu_rates(gpu, gpu_training, cpu)
+    measured = measured_cpu_seconds(records)
+    grids = load_grids(sorted({t.grid for t in TABLES} | {"qwen-cpu", "qwen-cpu-lora"}))
+    factors = {"cpu": {k: packed_factor(bench, k) for k in PACK_SIZES}, "h100": {k: packed_factor(gpu, k) for k in PACK_SIZES}}
+    rates = {"cpu": cpu, "h100": h100}
+
+    def hours(keys):
+        cell_s = project(keys, cpu, h100, fractions, measured)
+        return {d: cell_s[d] / rates[d].concurrent / HOUR for d in cell_s}
+
+    projections = []
+    for table in TABLES + [Table("The whole `paper` grid", "paper", "every cell")]:
+        keys = table_keys(table, grids)
+        h = hours(keys)
+        projections.append({"table": table.name, "grid": table.grid, "needs": table.needs, "cells": len(keys),
+                            **{f"{d}_hours": round(h[d], 3) for d in h},
+                            **{f"{d}_packed_k{k}_hours": (None if factors[d][k][0] is None else round(h[d] / factors[d][k][0], 3))
+                               for d in h for k in PACK_SIZES}})
+
+    # checks against what the committed grids took
+    checks = []
+    lora = [r for r in records if r.grid == "qwen-cpu-lora"]
+    if lora:
+        h = hours(grid_keys(grids["qwen-cpu-lora"]))
+        checks.append({"grid": "qwen-cpu-lora", "device": "cpu", "cells": len(lora), "projected_hours": round(h["cpu"], 3),
+                       "measured_hours": round(sum(r.seconds for r in lora) / CPU_CONCURRENT_CELLS / HOUR, 3),
+                       "note": "the CPU rates come from these records, so this checks the composition, not the rates"})
+    on_gpu = [r for r in records if r.grid == "qwen-cpu" and not r.on_cpu]
+    if on_gpu:
+        g = grids["qwen-cpu"]
+        keys = [CellKey(r.task, r.n, r.method, g.eval_rows, g.ood, g.similarity_rows if r.method != "base" else 0,
+                        len(METHODS.get(r.method, ())) > 1 and any(p.reused for p in r.phases)) for r in on_gpu]
+        checks.append({"grid": "qwen-cpu", "device": "h100", "cells": len(on_gpu),
+                       "projected_hours": round(sum(cell_seconds(k, h100, fractions) for k in keys) / HOUR, 3),
+                       "measured_hours": round(sum(r.seconds for r in on_gpu) / HOUR, 3),
+                       "note": "measured: the records' seconds summed, float32, 6 processes side by side on one H100, "
+                               "which took about 5 minutes of wall time in all (results/README.md); projected: bf16 "
+                               "benchmark times, one cell at a time"})
+
+    stages, steps = stage_table(records), step_table(records)
+    entry = {"command": COMMAND, "projections": projections, "checks": checks,
+             "rates": {d: {"row_s": r.row_s, "step_s": r.step_s, "dev_row_s": r.dev_row_s, "teacher_row_s": r.teacher_row_s,
+                           "data_s": r.data_s, "concurrent_cells": r.concurrent, "sources": r.sources} for d, r in rates.items()},
+             "packed_factors": {d: {f"k{k}": {"factor": f, "source": s} for k, (f, s) in v.items()} for d, v in factors.items()},
+             "step_fractions": {f"{'multi' if k[0] else 'single'}|{k[1]}|{k[2]}|N={k[3]}": [round(x, 4) for x in v]
+                                for k, v in sorted(fractions.items())},
+             "stages": stages, "assumptions": ASSUMPTIONS}
+    return render(entry, steps, factors), json.loads(json.dumps(entry, sort_keys=True))
+
+
+def render(entry: dict, steps: list[dict], factors: dict) -> str:
+    "COSTS.md from the `costs` entry."
+    out = ["# What things cost", "",
+           f"Generated by `{COMMAND}` from committed files only (records under `results/`, `benchmarks/gpu/`, "
+           "`benchmarks/results.json`, the grids in `ia2/resources/grids/`); do not edit by hand. The same numbers are "
+           "the `costs` entry of `benchmarks/costs.json`.", "",
+           "## Projected cost of each paper table and of the `paper` grid", "",
+           "Hours of wall time. 2 CPU cores: two cells side by side; one H100: one cell at a time. Packed: the unpacked "
+           "hours over the measured packing speed-up at K adapters per pack (issue 21).", ""]
+    header = ["table", "grid", "cells", "2 CPU cores", *[f"CPU packed K={k}" for k in PACK_SIZES], "one H100",
+              *[f"H100 packed K={k}" for k in PACK_SIZES]]
+    rows = []
+    for p in entry["projections"]:
+        rows.append([p["table"], f"`{p['grid']}`", f"{p['cells']:,}", fmt(p["cpu_hours"]),
+                     *[packed_hours(p["cpu_hours"], factors["cpu"][k][0]) for k in PACK_SIZES], fmt(p["h100_hours"]),
+                     *[packed_hours(p["h100_hours"], factors["h100"][k][0]) for k in PACK_SIZES]])
+    out += md_table(header, rows) + [""]
+    whole = entry["projections"][-1]
+    out += [f"The whole `paper` grid ({whole['cells']:,} cells): {fmt(whole['cpu_hours'])} hours on 2 CPU cores "
+            f"({fmt(whole['cpu_hours'] / 24)} days), {fmt(whole['h100_hours'])} hours on one H100.", ""]
+    out += ["What each needs:", ""] + [f"- **{p['table']}**: {p['needs']}." for p in entry["projections"]] + [""]
+    out += ["Packing speed-ups read: " + "; ".join(
+        f"{'2 CPU cores' if d == 'cpu' else 'H100'} K={k}: {fmt(f) if f is not None else 'not measured'} "
+        f"({'benchmarks/results.json' if d == 'cpu' else 'benchmarks/gpu/results.json'}: {s})"
+        for d, v in factors.items() for k, (f, s) in v.items()) + ".", ""]
+
+    out += ["## Checks against committed grids", "",
+            "The same model applied to grids whose records are committed, beside the hours those records took.", ""]
+    out += md_table(["grid", "device", "cells", "projected hours", "measured hours", "note"],
+                    [[f"`{c['grid']}`", c["device"], str(c["cells"]), fmt(c["projected_hours"]), fmt(c["measured_hours"]), c["note"]]
+                     for c in entry["checks"]]) + [""]
+
+    out += ["## Unit costs used", ""]
+    for d, r in entry["rates"].items():
+        out += [f"**{'2 CPU cores' if d == 'cpu' else 'One H100'}**", ""] + [f"- {s}" for s in r["sources"]] + [""]
+    out += ["Observed training steps as a fraction of the epoch limit (50 epochs × ⌈N / min(4, N)⌉ steps), per method, "
+            "phase and N (phases trained by their own cell):", ""]
+    out += md_table(["tasks", "method", "phase", "N", "phases", "fraction: median (min–max)"],
+                    [[k.split("|")[0], k.split("|")[1], k.split("|")[2], k.split("|")[3][2:], str(len(v)), spread(v)]
+                     for k, v in entry["step_fractions"].items()]) + [""]
+
+    out += ["## Assumptions", ""] + [f"{i}. {a}" for i, a in enumerate(entry["assumptions"], 1)] + [""]
+
+    out += ["## Seconds per stage per cell, as recorded", "",
+            "Median (min–max) over the cells of each group. Records written before stage profiles (most of `qwen-cpu`) "
+            "give only their evaluation seconds (the result rows' `eval_seconds`) and total.", ""]
+    groups: dict[tuple, list[dict]] = {}
+    for s in entry["stages"]: groups.setdefault(tuple(s[k] for k in ("grid", "device", "dtype", "task", "n", "method")), []).append(s)
+    rows = []
+    for key, ss in groups.items():
+        cells = max(s["cells"] for s in ss)
+        stage_text = "; ".join(f"{s['stage']} {fmt(s['median']) if s['min'] == s['max'] else spread_from(s)}" for s in ss)
+        rows.append([f"`{key[0]}`", key[1], key[2], key[3], str(key[4]), key[5], str(cells), stage_text])
+    out += md_table(["grid", "device", "dtype", "task", "N", "method", "cells", "seconds per stage"], rows) + [""]
+
+    out += ["## Per-step training seconds, as recorded", "",
+            "Phases with a timing that their own cell trained (not IA2 → SFT's reused IA2 phase): optimizer-step seconds "
+            "(`step_seconds / steps`, without dev evaluations) and seconds per dev-loss evaluation.", ""]
+    out += md_table(["grid", "device", "dtype", "task", "N", "method", "phase", "cells", "steps", "s per step", "s per dev evaluation"],
+                    [[f"`{s['grid']}`", s["device"], s["dtype"], s["task"], str(s["n"]), s["method"], f"{s['phase']} ({s['objective']})",
+                      str(s["cells"]), spread(s["steps"]), spread(s["step_s"]), spread(s["dev_eval_s"]) if s["dev_eval_s"] else "—"]
+                     for s in steps]) + [""]
+    return "\n".join(out)
+
+
+def spread_from(s: dict) -> str: return f"{fmt(s['median'])} ({fmt(s['min'])}–{fmt(s['max'])})"
+
+
+def merge_json(path: Path, entry: dict):
+    "Put `entry` under the key `costs` of the JSON file at `path`, keeping its other keys."
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["costs"] = entry
+    write_text_atomic(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=REPO / "results", help="folder of grid records")
+    parser.add_argument("--gpu", type=Path, default=REPO / "benchmarks" / "gpu" / "results.json", help="H100 benchmark")
+    parser.add_argument("--gpu-training", type=Path, default=REPO / "benchmarks" / "gpu" / "training-20-repeats" / "results.json",
+                        help="H100 training-step benchmark (20 repeats)")
+    parser.add_argument("--bench", type=Path, default=REPO / "benchmarks" / "results.json", help="CPU benchmark (packing keys)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks", help="where COSTS.md and costs.json go")
+    args = parser.parse_args(argv)
+    text, entry = build(args.results, args.gpu, args.gpu_training, args.bench)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(text, args.out / "COSTS.md")
+    merge_json(args.out / "costs.json", entry)
+    print(f"wrote {args.out / 'COSTS.md'} and the costs entry of {args.out / 'costs.json'}")
+
+
+if __name__ == "__main__":
+    main()
