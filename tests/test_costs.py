@@ -1,0 +1,137 @@
+"""benchmarks/costs.py: it regenerates the committed COSTS.md and costs.json from the committed records byte for byte,
+and its projection arithmetic holds on a tiny synthetic record set worked by hand."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_costs():
+    spec = importlib.util.spec_from_file_location("costs", REPO / "benchmarks" / "costs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["costs"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+costs = _load_costs()
+
+
+def test_regenerates_committed_costs(tmp_path):
+    "The script on the committed records writes exactly the committed COSTS.md and `costs` entry."
+    costs.main(["--out", str(tmp_path)])
+    assert (tmp_path / "COSTS.md").read_text() == (REPO / "benchmarks" / "COSTS.md").read_text(), \
+        "benchmarks/COSTS.md is stale: rerun `python benchmarks/costs.py` and commit it"
+    committed = json.loads((REPO / "benchmarks" / "costs.json").read_text())
+    assert json.loads((tmp_path / "costs.json").read_text())["costs"] == committed["costs"]
+    text = (tmp_path / "COSTS.md").read_text()
+    assert costs.COMMAND in text and "## Assumptions" in text and "The whole `paper` grid" in text
+
+
+def test_merge_keeps_other_keys(tmp_path):
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps({"other": 1, "costs": {"old": True}}))
+    costs.merge_json(path, {"new": 2})
+    assert json.loads(path.read_text()) == {"other": 1, "costs": {"new": 2}}
+
+
+# --------------------------------------------------------------------------- a tiny synthetic record set
+
+def _record(method, n, eval_seconds, rows_per_task, profile, phases, device="cpu (x86_64, 1 threads)"):
+    return {"grid": "syn", "dtype": "torch.float32", "environment": {"device": device}, "seconds": sum(profile.values()),
+            "cell": {"task": "sst2", "n": n, "method": method, "model": "m", "run": 0, "learning_rate": 1e-3, "adapter": None},
+            "config": {"max_epochs": 50},
+            "results": [{"eval_task": "sst2", "eval_rows": rows_per_task, "eval_seconds": eval_seconds / 2},
+                        {"eval_task": "finsen", "eval_rows": rows_per_task, "eval_seconds": eval_seconds / 2}],
+            "profile": profile,
+            "training": {method: {"phases": [{"objective": o, "steps": s, "timing": {"step_seconds": ss, "evaluations": ev,
+                                                                                      "eval_seconds": es}}
+                                             for o, s, ss, ev, es in phases]}}}
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    "Two CPU cells at N = 4 (dev rows 2), 20 evaluation rows each."
+    folder = tmp_path / "results" / "syn" / "m"
+    folder.mkdir(parents=True)
+    sft = _record("sft", 4, 20.0, 10, {"data": 1.0, "icl_gap": 2.0, "train:sft": 38.0, "eval:sft": 20.0},
+                  [("sft", 10, 30.0, 4, 8.0)])  # 1.0 s per row; 3.0 s per step; 8 / 4 / 2 = 1.0 s per dev row
+    ia2 = _record("ia2", 4, 40.0, 10, {"data": 3.0, "teacher": 12.0, "train:ia2": 32.0, "eval:ia2": 40.0},
+                  [("ia2", 20, 20.0, 4, 12.0)])  # 2.0 s per row; 1.0 s per step; 1.5 s per dev row; 12 / (6 × 4) = 0.5
+    (folder / "a.json").write_text(json.dumps(sft))
+    (folder / "b.json").write_text(json.dumps(ia2))
+    (folder / "c.failed.json").write_text("{}")  # failures are not records
+    return costs.read_records(tmp_path / "results")
+
+
+def test_reads_records_and_tables(synthetic):
+    assert [r.method for r in synthetic] == ["sft", "ia2"] and all(r.eval_rows == 20 for r in synthetic)
+    stages = {(s["method"], s["stage"]): s for s in costs.stage_table(synthetic)}
+    assert stages[("ia2", "teacher")]["median"] == 12.0 and stages[("sft", "total")]["median"] == 61.0
+    steps = {s["method"]: s for s in costs.step_table(synthetic)}
+    assert steps["sft"]["step_s"] == [3.0] and steps["ia2"]["dev_eval_s"] == [3.0]
+
+
+def test_cpu_rates_by_hand(synthetic):
+    r = costs.cpu_rates(synthetic)
+    assert r.row_s == 1.5  # median of 20/20 and 40/20
+    assert r.step_s == {"ia2": 1.0, "sft": 3.0}
+    assert r.dev_row_s == 1.25  # median of 1.0 and 1.5
+    assert r.teacher_row_s == 0.5 and r.data_s == 2.0 and r.concurrent == 2
+    assert r.prompt_factor(8) == 8.0  # on the CPU a row costs in proportion to the examples in its prompt
+
+
+def test_projection_arithmetic(synthetic):
+    rates, fractions = costs.cpu_rates(synthetic), costs.step_fractions(synthetic)
+    assert fractions[(False, "sft", 0, 4)] == [0.2]  # 10 of 50 steps
+    assert costs.projected_steps(fractions, False, "sft", 0, 4) == (10, "sft[0]@N=4")
+    assert costs.projected_steps(fractions, False, "sft", 0, 16) == (40, "sft[0]@N=4")  # 0.2 × 50 epochs × 4 steps
+    assert costs.projected_steps(fractions, False, "tokl", 0, 4)[0] == 10  # tokl takes sft's fraction
+    key = costs.CellKey("sst2", 4, "sft", eval_rows=10, ood=False, similarity_rows=0, reuses_first_phase=False)
+    # data 2 + icl_gap 2 dev × 1.5 × (1 + 4) + 10 steps × 3 + 10 evaluations × 2 dev × 1.25 + eval 10 × 1.5 + dev 2 × 1.5
+    assert costs.cell_seconds(key, rates, fractions) == pytest.approx(2 + 15 + 30 + 25 + 15 + 3)
+    icl = costs.CellKey("sst2", 8, "ICL", eval_rows=10, ood=True, similarity_rows=0, reuses_first_phase=False)
+    assert costs.cell_seconds(icl, rates, fractions) == pytest.approx(2 + 30 * 1.5 * 8)  # SST-2 + 2 OOD tasks, 8 examples
+    ia2 = costs.CellKey("sst2", 4, "ia2", eval_rows=10, ood=False, similarity_rows=0, reuses_first_phase=False)
+    # + teacher (4 + 2) rows × 0.5 × 4 examples; 20 steps × 1.0 + 20 evaluations × 2 × 1.25
+    assert costs.cell_seconds(ia2, rates, fractions) == pytest.approx(2 + 15 + 12 + 20 + 50 + 15 + 3)
+    with pytest.raises(ValueError, match="no observed training phase"):
+        costs.projected_steps(fractions, True, "sft", 0, 4)
+
+
+def test_gpu_prompt_factor():
+    rates = costs.Rates("gpu", row_s=0.01, step_s={"sft": 0.1}, dev_row_s=0.01, teacher_row_s=0.02, data_s=0.5, concurrent=1,
+                        prompt_tokens=100, teacher_tokens=50, tokens_per_example=10)
+    assert rates.prompt_factor(4) == 1.0 and rates.prompt_factor(20) == 2.0  # flat up to 100 tokens, then in proportion
+    assert rates.prompt_factor(10, teacher=True) == 2.0
+
+
+def test_evaluations_schedule():
+    assert costs.evaluations(10, 4) == 10  # one step per epoch: every epoch end
+    assert costs.evaluations(10, 16) == 5  # 4 steps per epoch: every 2 steps covers the epoch ends
+    assert costs.evaluations(9, 12) == 6  # 3 steps per epoch: steps 2, 4, 6, 8 and 3, 6, 9
+    assert costs.max_steps(2) == 50 and costs.max_steps(256) == 50 * 64 and costs.dev_rows(256) == 48
+
+
+def test_packed_factors_and_not_measured():
+    assert costs.packed_factor(None, 4) == (None, "file absent")
+    assert costs.packed_factor({}, 16) == (None, "packed_cells_per_hour_over_single_k16 absent")
+    assert costs.packed_factor({"packed_cells_per_hour_over_single_k4": 2.5}, 4) == (2.5, "packed_cells_per_hour_over_single_k4")
+    by_model = {"packed_cells_per_hour_over_single_k4": 2.5,
+                "keys_by_model": {"packed_cells_per_hour_over_single_k4": {costs.MODEL: 4.0}}}
+    assert costs.packed_factor(by_model, 4)[0] == 4.0  # the model's own factor wins
+    assert costs.packed_hours(10.0, None) == "not measured" and costs.packed_hours(10.0, 4.0) == "2.50"
+    entry = {"projections": [{"table": "T", "grid": "g", "needs": "all", "cells": 3, "cpu_hours": 10.0, "h100_hours": 1.0}],
+             "checks": [], "rates": {}, "step_fractions": {}, "stages": [], "assumptions": ["a"]}
+    factors = {"cpu": {4: (None, "absent"), 16: (2.0, "k16")}, "h100": {4: (None, "absent"), 16: (None, "absent")}}
+    row = next(line for line in costs.render(entry, [], factors).splitlines() if line.startswith("| T |"))
+    assert row == "| T | `g` | 3 | 10.0 | not measured | 5.00 | 1.00 | not measured | not measured |"
+
+
+def test_no_records_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no records under"):
+        costs.read_records(tmp_path)
