@@ -57,6 +57,7 @@ class Record:
     task: str
     n: int
     method: str
+    run: int
     seconds: float
     eval_rows: int  # rows scored or generated in the evaluation stage, over the training task and its OOD tasks
     max_epochs: int
@@ -89,7 +90,8 @@ def read_record(path: Path) -> Record:
                                 t.get("evaluations"), t.get("eval_seconds")))
     results = raw.get("results") or []
     return Record(grid=raw["grid"], device=raw["environment"]["device"], dtype=str(raw["dtype"]).replace("torch.", ""),
-                    task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), seconds=float(raw["seconds"]),
+                    task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), run=int(cell["run"]),
+                  seconds=float(raw["seconds"]),
                     eval_rows=sum(int(r.get("eval_rows") or r.get("n") or 0) for r in results), max_epochs=int(max_epochs),
                     eval_seconds=round(sum(float(r.get("eval_seconds") or 0) for r in results), 3),
                     profile={k: float(v) for k, v in (raw.get("profile") or {}).items()}, phases=phases)
@@ -209,11 +211,11 @@ def cpu_rates(records: list[Record]) -> Rates:
     step_s = {o: median(s for obj, s in steps if obj == o) for o in sorted({o for o, _ in steps})}
     dev_row_s = median(p.eval_seconds / p.evaluations / r.dev_rows for r in trained for p in r.phases
                        if not p.reused and p.evaluations and r.dev_rows)
-    teacher = [r.profile["teacher"] / ((r.n + r.dev_rows) * r.n) for r in trained if "teacher" in r.profile]
+    teacher = [r.profile["teacher"] for r in trained if "teacher" in r.profile]
     grids = sorted({r.grid for r in cpu})
     desc = {(r.device, r.dtype) for r in cpu}
     return Rates(
-        "2 CPU cores", row_s=row_s, step_s=step_s, dev_row_s=dev_row_s, teacher_row_s=median(teacher),
+        "2 CPU cores", row_s=row_s, step_s=step_s, dev_row_s=dev_row_s, teacher_row_s=row_s,
         data_s=median(r.profile["data"] for r in cpu), concurrent=CPU_CONCURRENT_CELLS,
         sources=[f"CPU records of {', '.join(grids)} ({len(cpu)} cells; {'; '.join(f'{d}, {t}' for d, t in sorted(desc))}), "
                  f"tasks {', '.join(sorted({r.task for r in cpu}))} at N = {', '.join(str(n) for n in sorted({r.n for r in cpu}))}",
@@ -221,7 +223,9 @@ def cpu_rates(records: list[Record]) -> Rates:
                  "optimizer step: median over phases trained by their own cell of step_seconds / steps = "
                  + ", ".join(f"{o} {fmt(s)} s" for o, s in step_s.items()),
                  f"dev row per dev-loss evaluation: median of eval_seconds / evaluations / dev rows = {fmt(dev_row_s)} s",
-                 f"teacher: median of teacher / ((N + dev rows) × N) = {fmt(median(teacher))} s per row per example in its prompt",
+                 f"teacher row: as an evaluation row with the same prompt, {fmt(row_s)} s per example in it (one forward; the "
+                 f"profiles' teacher stage, median {fmt(median(teacher))} s at N = 4, mostly reads the activation store, "
+                 "which cells sharing (task, N, run) share)",
                  f"data: median of the data stage = {fmt(median(r.profile['data'] for r in cpu))} s"])
 
 
@@ -301,26 +305,53 @@ class CellKey:
     ood: bool  # also evaluated on the task's OOD tasks
     similarity_rows: int
     reuses_first_phase: bool  # a sequential method whose first phase is another cell of the grid
+    run: int = 0  # not a cost: lets a table keep some runs
 
 
-def cell_seconds(key: CellKey, rates: Rates, fractions: dict) -> float:
-    "Projected seconds of one single-token cell on a device (the stages of `ia2.pipeline.run_cell`)."
+STAGES = ("data", "evaluation", "ICL gap", "teacher", "similarity", "optimizer steps", "dev-loss evaluations", "dev metrics")
+
+
+def _rows(key: CellKey) -> int:
+    "Evaluation rows of a cell: eval_rows on the training task and on each OOD task."
     from ia2.tasks import get_task
-    task = get_task(key.task)
-    rows = key.eval_rows * (1 + (len(task.ood_tasks) if key.ood else 0))
-    if key.method == "base": return rates.data_s + rows * rates.row_s
-    if key.method == "ICL": return rates.data_s + rows * rates.row_s * rates.prompt_factor(key.n)
-    dev, n = dev_rows(key.n), key.n
-    seconds = rates.data_s + dev * rates.row_s * (1 + rates.prompt_factor(n))  # icl_gap: dev rows without and with demos
-    if needs_teacher([key.method]): seconds += (n + dev) * rates.teacher_row_s * _teacher_factor(rates, n)
-    if key.similarity_rows:  # teacher:similarity, similarity:base, similarity:<method>
-        seconds += key.similarity_rows * (rates.teacher_row_s * _teacher_factor(rates, n) + 2 * rates.row_s)
+    return key.eval_rows * (1 + (len(get_task(key.task).ood_tasks) if key.ood else 0))
+
+
+def _training(key: CellKey, rates: Rates, fractions: dict, multi: bool) -> tuple[float, float]:
+    "(optimizer-step seconds, dev-loss evaluation seconds) over the phases the cell trains itself."
+    steps_s = dev_s = 0.0
     for i, objective in enumerate(METHODS[key.method]):
         if i == 0 and key.reuses_first_phase: continue
-        steps, _ = projected_steps(fractions, False, key.method, i, n)
+        steps, _ = projected_steps(fractions, multi, key.method, i, key.n)
         step = rates.step_s.get(objective, rates.step_s.get(OBJECTIVE_STAND_INS.get(objective, ""), 0.0))
-        seconds += steps * step + evaluations(steps, n) * dev * rates.dev_row_s
-    return seconds + rows * rates.row_s + dev * rates.row_s  # eval:<method>, dev:<method>
+        steps_s += steps * step
+        dev_s += evaluations(steps, key.n) * dev_rows(key.n) * rates.dev_row_s
+    return steps_s, dev_s
+
+
+def cell_stages(key: CellKey, rates: Rates, fractions: dict,
+                computes_teacher: bool = True,  # False: the training teacher records of its (task, N, run) are stored already
+                computes_similarity: bool = True,  # False: the same for the similarity's held-out teacher records
+                ) -> dict[str, float]:
+    "Projected seconds per stage of one single-token cell on a device (the stages of `ia2.pipeline.run_cell`)."
+    rows, n, dev = _rows(key), key.n, dev_rows(key.n)
+    if key.method in ("base", "ICL"):
+        factor = rates.prompt_factor(n) if key.method == "ICL" else 1.0
+        return {"data": rates.data_s, "evaluation": rows * rates.row_s * factor}
+    steps_s, dev_s = _training(key, rates, fractions, multi=False)
+    teacher = rates.teacher_row_s * _teacher_factor(rates, n)  # one teacher row with its N - 1 demonstrations
+    return {"data": rates.data_s, "evaluation": rows * rates.row_s,
+            "ICL gap": dev * rates.row_s * (1 + rates.prompt_factor(n)),  # the dev rows without and with demonstrations
+            "teacher": (n + dev) * teacher if needs_teacher([key.method]) and computes_teacher else 0.0,
+            # its teacher (stored like the training one), then a forward of the base model and one of the adapter
+            "similarity": key.similarity_rows * ((teacher if computes_similarity else 0.0) + 2 * rates.row_s),
+            "optimizer steps": steps_s, "dev-loss evaluations": dev_s, "dev metrics": dev * rates.row_s}
+
+
+def cell_seconds(key: CellKey, rates: Rates, fractions: dict, computes_teacher: bool = True,
+                 computes_similarity: bool = True) -> float:
+    "Projected seconds of one single-token cell on a device."
+    return sum(cell_stages(key, rates, fractions, computes_teacher, computes_similarity).values())
 
 
 def _teacher_factor(rates: Rates, n: int) -> float:
@@ -328,21 +359,17 @@ def _teacher_factor(rates: Rates, n: int) -> float:
     return float(n) if rates.prompt_tokens is None else rates.prompt_factor(n, teacher=True)
 
 
-def gpu_multi_token_seconds(key: CellKey, rates: Rates, fractions: dict) -> float:
-    "Projected H100 seconds of a multi-token cell: every generated row at the benchmark's batched rate, plus training."
+def gpu_multi_token_stages(key: CellKey, rates: Rates, fractions: dict, computes_teacher: bool = True) -> dict[str, float]:
+    "Projected H100 seconds per stage of a multi-token cell: every generated row at the benchmark's batched rate, plus training."
     from ia2.tasks import get_task
-    task = get_task(key.task)
-    rows = key.eval_rows * (1 + (len(task.ood_tasks) if key.ood else 0))
+    task, rows, n, dev = get_task(key.task), _rows(key), key.n, dev_rows(key.n)
     per_row = task.max_new_tokens / rates.generated_tokens_s
-    if key.method in ("base", "ICL"): return rates.data_s + rows * per_row
-    dev, n = dev_rows(key.n), key.n
-    seconds = rates.data_s + (rows + 3 * dev) * per_row  # evaluation, dev metrics and the two icl_gap passes
-    if needs_teacher([key.method]): seconds += (n + dev) * task.teacher_max_new_tokens / rates.generated_tokens_s
-    for i, objective in enumerate(METHODS[key.method]):
-        if i == 0 and key.reuses_first_phase: continue
-        steps, _ = projected_steps(fractions, True, key.method, i, n)
-        seconds += steps * rates.step_s.get(objective, rates.step_s["sft"]) + evaluations(steps, n) * dev * rates.dev_row_s
-    return seconds
+    if key.method in ("base", "ICL"): return {"data": rates.data_s, "evaluation": rows * per_row}
+    steps_s, dev_s = _training(key, rates, fractions, multi=True)
+    return {"data": rates.data_s, "evaluation": rows * per_row, "ICL gap": 2 * dev * per_row,
+            "teacher": (n + dev) * task.teacher_max_new_tokens / rates.generated_tokens_s
+                       if needs_teacher([key.method]) and computes_teacher else 0.0,
+            "similarity": 0.0, "optimizer steps": steps_s, "dev-loss evaluations": dev_s, "dev metrics": dev * per_row}
 
 
 # ------------------------------------------------------------------------------------------------ grids and tables
@@ -351,11 +378,11 @@ def grid_keys(grid) -> list[CellKey]:
     "One CellKey per cell of a grid, in the runner's enumeration (`ia2.experiments.grid_cells`)."
     from ia2.experiments import grid_cells
     keys = []
-    for cell, group, _run in grid_cells(grid):
+    for _cell, group, run in grid_cells(grid):  # _cell is None for a run waiting for its chosen learning rate
         _model, task, n, method, _adapter = group
         twin = METHODS.get(method, ())
         keys.append(CellKey(task, n, method, grid.eval_rows, grid.ood, grid.similarity_rows if method != "base" else 0,
-                            len(twin) > 1 and twin[0] in grid.methods))
+                            len(twin) > 1 and twin[0] in grid.methods, run))
     return keys
 
 
@@ -367,14 +394,19 @@ class Table:
     needs: str  # which cells, in words
     methods: tuple[str, ...] | None = None  # None: every method of the grid
     n: tuple[int, ...] | None = None  # None: every N (the base model, N = 0, is kept whenever `base` is kept)
+    runs: tuple[int, ...] | None = None  # None: every run
 
 
 TABLES = [
     Table("Table 1 (single-token, in distribution and OOD)", "paper",
           "N = 4 and the base model; every method, task, learning rate and run", n=(4,)),
     Table("Table 8 (paired tests: IA2 → SFT vs SFT and ICL, every N)", "paper",
-          "ICL, SFT, IA2 (whose adapter IA2 → SFT starts from) and IA2 → SFT at every N, task, learning rate and run",
+          "ICL, SFT, IA2 (whose adapter IA2 → SFT starts from) and IA2 → SFT at every N, task, learning rate and run "
+          "(the single-token pairs; the multi-token ones come from Table 5's grid)",
           methods=("ICL", "sft", "ia2", "ia2-sft")),
+    Table("Figure 4 (adapter subspace overlap)", "paper",
+          "run 0 of SFT, IA2 and IA2 → SFT at every N, task and learning rate (the rate is chosen on run 0's dev rows)",
+          methods=("sft", "ia2", "ia2-sft"), runs=(0,)),
     Table("Accuracy/ECE vs N, Figure 2, reliability diagrams", "paper", "every cell of the grid"),
     Table("Table 7 (LoRA targets and rank)", "lora-ablation",
           "SST-2, N = 8; SFT, IA2, IA2 → SFT; 4 adapters; 3 learning rates on run 0, runs 1–2 at the chosen one"),
@@ -388,7 +420,7 @@ def table_keys(table: Table, grids: dict) -> list[CellKey]:
     "The cells a table needs."
     keys = grid_keys(grids[table.grid])
     return [k for k in keys if (table.methods is None or k.method in table.methods)
-            and (table.n is None or k.n in table.n or k.method == "base")]
+            and (table.n is None or k.n in table.n or k.method == "base") and (table.runs is None or k.run in table.runs)]
 
 
 def load_grids(names) -> dict:
@@ -404,20 +436,41 @@ def measured_cpu_seconds(records: list[Record]) -> dict[tuple, list[float]]:
     return out
 
 
-def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measured_cpu: dict) -> dict[str, float]:
+@dataclass
+class Projection:
+    "Cell-seconds of a list of cells per device, in all, per stage and per N."
+    total: dict[str, float] = field(default_factory=lambda: {"cpu": 0.0, "h100": 0.0})
+    by_stage: dict[str, dict[str, float]] = field(default_factory=lambda: {"cpu": {}, "h100": {}})
+    by_n: dict[int, dict[str, float]] = field(default_factory=dict)
+    cells_by_n: dict[int, int] = field(default_factory=dict)
+
+    def add(self, device: str, n: int, stages: dict[str, float]):
+        seconds = sum(stages.values())
+        self.total[device] += seconds
+        for stage, s in stages.items(): self.by_stage[device][stage] = self.by_stage[device].get(stage, 0.0) + s
+        self.by_n.setdefault(n, {"cpu": 0.0, "h100": 0.0})[device] += seconds
+
+
+def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measured_cpu: dict) -> Projection:
     "Cell-seconds of a list of cells on each device."
     from ia2.tasks import get_task
-    total = {"cpu": 0.0, "h100": 0.0}
+    out, stored = Projection(), set()
     for k in keys:
+        out.cells_by_n[k.n] = out.cells_by_n.get(k.n, 0) + 1
+        # the first cell of a (task, N, run) that needs teacher records computes them; the others read the store
+        teacher, similarity = ("teacher", k.task, k.n, k.run), ("similarity", k.task, k.n, k.run)
+        computes = k.method in METHODS and needs_teacher([k.method]) and teacher not in stored
+        computes_similarity = k.method in METHODS and k.similarity_rows > 0 and similarity not in stored
+        stored |= {t for t, new in ((teacher, computes), (similarity, computes_similarity)) if new}
         if get_task(k.task).multi_token:
             seconds = measured_cpu.get((k.task, k.n, k.method))
             if seconds is None: raise ValueError(f"no CPU record of a multi-token cell {k.task} N={k.n} {k.method} to charge it from")
-            total["cpu"] += median(seconds)
-            total["h100"] += gpu_multi_token_seconds(k, gpu, fractions)
+            out.add("cpu", k.n, {"recorded cell": median(seconds)})
+            out.add("h100", k.n, gpu_multi_token_stages(k, gpu, fractions, computes))
         else:
-            total["cpu"] += cell_seconds(k, cpu, fractions)
-            total["h100"] += cell_seconds(k, gpu, fractions)
-    return total
+            out.add("cpu", k.n, cell_stages(k, cpu, fractions, computes, computes_similarity))
+            out.add("h100", k.n, cell_stages(k, gpu, fractions, computes, computes_similarity))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ packing factors
@@ -457,8 +510,10 @@ ASSUMPTIONS = [
     "Dev-loss evaluations: every 2 steps and at each epoch end (IA2Config.eval_steps = 2, DevSchedule), each over the dev rows.",
     "IA2 → SFT reuses the IA2 cell's adapter when the grid holds the ia2 method (as `ia2 run` does), so it pays only its "
     "SFT phase; tables that need IA2 → SFT include the IA2 cells.",
-    "The teacher is charged in every cell that needs it, as the profiles record it; the activation store's cache, which "
-    "lets cells sharing (task, N, run) reuse the teacher, would lower this.",
+    "The teacher's records are computed once per (task, N, run): `collect_teacher` keys its store by the model and the "
+    "prompts, which every cell of a (task, N, run) shares (the split and demonstrations are seeded by the run), so the first "
+    "cell that needs them pays the forwards and the others read the store, charged nothing (on the H100 reading took "
+    "1/44 of computing, benchmarks/gpu). The same holds for the similarity's held-out teacher records.",
     "2 CPU cores: two cells side by side, one torch thread each, as the CPU records were made, so hours = cell-seconds / 2. "
     "The CPU rates come from float32 records on a CPU with native bf16 (qwen-cpu-lora); a slower or busier CPU scales them.",
     "One H100: one cell at a time (no processes side by side), bf16, the benchmark's times (random weights, same shapes "
@@ -489,14 +544,14 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     factors = {"cpu": {k: packed_factor(bench, k) for k in PACK_SIZES}, "h100": {k: packed_factor(gpu, k) for k in PACK_SIZES}}
     rates = {"cpu": cpu, "h100": h100}
 
-    def hours(keys):
-        cell_s = project(keys, cpu, h100, fractions, measured)
-        return {d: cell_s[d] / rates[d].concurrent / HOUR for d in cell_s}
+    def hours(seconds: dict[str, float]) -> dict[str, float]:
+        return {d: seconds[d] / rates[d].concurrent / HOUR for d in seconds}
 
     projections = []
     for table in TABLES + [Table("The whole `paper` grid", "paper", "every cell")]:
         keys = table_keys(table, grids)
-        h = hours(keys)
+        whole = project(keys, cpu, h100, fractions, measured)
+        h = hours(whole.total)
         projections.append({"table": table.name, "grid": table.grid, "needs": table.needs, "cells": len(keys),
                             **{f"{d}_hours": round(h[d], 3) for d in h},
                             **{f"{d}_packed_k{k}_hours": (None if factors[d][k][0] is None else round(h[d] / factors[d][k][0], 3))
@@ -506,24 +561,31 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     checks = []
     lora = [r for r in records if r.grid == "qwen-cpu-lora"]
     if lora:
-        h = hours(grid_keys(grids["qwen-cpu-lora"]))
+        h = hours(project(grid_keys(grids["qwen-cpu-lora"]), cpu, h100, fractions, measured).total)
         checks.append({"grid": "qwen-cpu-lora", "device": "cpu", "cells": len(lora), "projected_hours": round(h["cpu"], 3),
                        "measured_hours": round(sum(r.seconds for r in lora) / CPU_CONCURRENT_CELLS / HOUR, 3),
-                       "note": "the CPU rates come from these records, so this checks the composition, not the rates"})
+                       "note": "the CPU rates come from these records, so this checks the composition, not the rates; "
+                               "the projection charges medians, and the records' times are right-skewed (a busy machine), "
+                               "so their sum exceeds cells × median"})
     on_gpu = [r for r in records if r.grid == "qwen-cpu" and not r.on_cpu]
     if on_gpu:
         g = grids["qwen-cpu"]
         keys = [CellKey(r.task, r.n, r.method, g.eval_rows, g.ood, g.similarity_rows if r.method != "base" else 0,
-                        len(METHODS.get(r.method, ())) > 1 and any(p.reused for p in r.phases)) for r in on_gpu]
+                        len(METHODS.get(r.method, ())) > 1 and any(p.reused for p in r.phases), r.run) for r in on_gpu]
         checks.append({"grid": "qwen-cpu", "device": "h100", "cells": len(on_gpu),
-                       "projected_hours": round(sum(cell_seconds(k, h100, fractions) for k in keys) / HOUR, 3),
+                       "projected_hours": round(project(keys, cpu, h100, fractions, measured).total["h100"] / HOUR, 3),
                        "measured_hours": round(sum(r.seconds for r in on_gpu) / HOUR, 3),
                        "note": "measured: the records' seconds summed, float32, 6 processes side by side on one H100, "
                                "which took about 5 minutes of wall time in all (results/README.md); projected: bf16 "
                                "benchmark times, one cell at a time"})
 
+    paper_grid = {  # where the whole paper grid's hours go (`whole` is its projection, the last of the loop)
+        "by_stage": [{"stage": stage, **{f"{d}_hours": round(whole.by_stage[d].get(stage, 0.0) / rates[d].concurrent / HOUR, 3)
+                                         for d in rates}} for stage in STAGES],
+        "by_n": [{"n": n, "cells": whole.cells_by_n[n], **{f"{d}_hours": round(h, 3) for d, h in hours(whole.by_n[n]).items()}}
+                 for n in sorted(whole.by_n)]}
     stages, steps = stage_table(records), step_table(records)
-    entry = {"command": COMMAND, "projections": projections, "checks": checks,
+    entry = {"command": COMMAND, "projections": projections, "paper_grid": paper_grid, "checks": checks,
              "rates": {d: {"row_s": r.row_s, "step_s": r.step_s, "dev_row_s": r.dev_row_s, "teacher_row_s": r.teacher_row_s,
                            "data_s": r.data_s, "concurrent_cells": r.concurrent, "sources": r.sources} for d, r in rates.items()},
              "packed_factors": {d: {f"k{k}": {"factor": f, "source": s} for k, (f, s) in v.items()} for d, v in factors.items()},
@@ -554,6 +616,20 @@ def render(entry: dict, steps: list[dict], factors: dict) -> str:
     out += [f"The whole `paper` grid ({whole['cells']:,} cells): {fmt(whole['cpu_hours'])} hours on 2 CPU cores "
             f"({fmt(whole['cpu_hours'] / 24)} days), {fmt(whole['h100_hours'])} hours on one H100.", ""]
     out += ["What each needs:", ""] + [f"- **{p['table']}**: {p['needs']}." for p in entry["projections"]] + [""]
+    if "paper_grid" in entry:
+        pg = entry["paper_grid"]
+        out += ["Where the `paper` grid's hours go, per stage (unpacked):", ""]
+        cpu_all, gpu_all = (sum(r[f"{d}_hours"] for r in pg["by_stage"]) for d in ("cpu", "h100"))
+        out += md_table(["stage", "2 CPU cores, hours", "share", "one H100, hours", "share"],
+                        [[r["stage"], fmt(r["cpu_hours"]), f"{100 * r['cpu_hours'] / cpu_all:.1f}%", fmt(r["h100_hours"]),
+                          f"{100 * r['h100_hours'] / gpu_all:.1f}%"] for r in pg["by_stage"]]) + [""]
+        out += ["The ICL gap needs only the base model and the dev rows of its (task, N, run), yet every trained cell "
+                "computes it again (`ia2.pipeline.run_cell`); computing it once per (task, N, run), as the teacher's records "
+                "are, would save nearly all of its hours. Dev-loss evaluations and optimizer steps are per adapter: "
+                "packing is what can share them.", ""]
+        out += ["And per N (N = 0 is the base model):", ""]
+        out += md_table(["N", "cells", "2 CPU cores, hours", "one H100, hours"],
+                        [[str(r["n"]), f"{r['cells']:,}", fmt(r["cpu_hours"]), fmt(r["h100_hours"])] for r in pg["by_n"]]) + [""]
     out += ["Packing speed-ups read: " + "; ".join(
         f"{'2 CPU cores' if d == 'cpu' else 'H100'} K={k}: {fmt(f) if f is not None else 'not measured'} "
         f"({'benchmarks/results.json' if d == 'cpu' else 'benchmarks/gpu/results.json'}: {s})"

@@ -81,7 +81,7 @@ def test_cpu_rates_by_hand(synthetic):
     assert r.row_s == 1.5  # median of 20/20 and 40/20
     assert r.step_s == {"ia2": 1.0, "sft": 3.0}
     assert r.dev_row_s == 1.25  # median of 1.0 and 1.5
-    assert r.teacher_row_s == 0.5 and r.data_s == 2.0 and r.concurrent == 2
+    assert r.teacher_row_s == 1.5 and r.data_s == 2.0 and r.concurrent == 2  # a teacher row costs as an evaluation row
     assert r.prompt_factor(8) == 8.0  # on the CPU a row costs in proportion to the examples in its prompt
 
 
@@ -97,10 +97,25 @@ def test_projection_arithmetic(synthetic):
     icl = costs.CellKey("sst2", 8, "ICL", eval_rows=10, ood=True, similarity_rows=0, reuses_first_phase=False)
     assert costs.cell_seconds(icl, rates, fractions) == pytest.approx(2 + 30 * 1.5 * 8)  # SST-2 + 2 OOD tasks, 8 examples
     ia2 = costs.CellKey("sst2", 4, "ia2", eval_rows=10, ood=False, similarity_rows=0, reuses_first_phase=False)
-    # + teacher (4 + 2) rows × 0.5 × 4 examples; 20 steps × 1.0 + 20 evaluations × 2 × 1.25
-    assert costs.cell_seconds(ia2, rates, fractions) == pytest.approx(2 + 15 + 12 + 20 + 50 + 15 + 3)
+    # + teacher (4 + 2) rows × 1.5 × 4 examples; 20 steps × 1.0 + 20 evaluations × 2 × 1.25
+    assert costs.cell_seconds(ia2, rates, fractions) == pytest.approx(2 + 15 + 36 + 20 + 50 + 15 + 3)
+    assert costs.cell_seconds(ia2, rates, fractions, computes_teacher=False) == pytest.approx(2 + 15 + 20 + 50 + 15 + 3)
     with pytest.raises(ValueError, match="no observed training phase"):
         costs.projected_steps(fractions, True, "sft", 0, 4)
+
+
+def test_teacher_computed_once_per_task_n_run(synthetic):
+    "Cells sharing (task, N, run) share the stored teacher records: only the first that needs them pays."
+    rates, fractions = costs.cpu_rates(synthetic), costs.step_fractions(synthetic)
+    key = dict(task="sst2", n=4, eval_rows=10, ood=False, similarity_rows=2, reuses_first_phase=False)
+    sft, ia2 = costs.CellKey(method="sft", **key), costs.CellKey(method="ia2", **key)
+    ia2_run1 = costs.CellKey(method="ia2", **{**key, "run": 1})
+    full = {k.method: costs.cell_seconds(k, rates, fractions) for k in (sft, ia2)}
+    teacher, similarity_teacher = 6 * 1.5 * 4, 2 * 1.5 * 4  # (N + dev) rows and 2 held-out rows, 4 examples each
+    projection = costs.project([sft, ia2, ia2, ia2_run1], rates, rates, fractions, {})
+    expected = full["sft"] + (full["ia2"] - similarity_teacher) + (full["ia2"] - similarity_teacher - teacher) + full["ia2"]
+    assert projection.total["cpu"] == pytest.approx(expected)
+    assert projection.cells_by_n == {4: 4} and projection.by_stage["cpu"]["teacher"] == pytest.approx(2 * teacher)
 
 
 def test_gpu_prompt_factor():
