@@ -309,6 +309,7 @@ class CellKey:
 
 
 STAGES = ("data", "evaluation", "ICL gap", "teacher", "similarity", "optimizer steps", "dev-loss evaluations", "dev metrics")
+TRAINING_STAGES = ("optimizer steps", "dev-loss evaluations", "recorded training")  # what benchmarks/packing.py packs
 
 
 def _rows(key: CellKey) -> int:
@@ -428,11 +429,13 @@ def load_grids(names) -> dict:
     return {name: load_grid(REPO / "ia2" / "resources" / "grids" / f"{name}.yaml") for name in names}
 
 
-def measured_cpu_seconds(records: list[Record]) -> dict[tuple, list[float]]:
-    "(task, N, method) -> measured seconds of CPU records (the multi-token cells are charged from these)."
-    out: dict[tuple, list[float]] = {}
+def measured_cpu_seconds(records: list[Record]) -> dict[tuple, list[dict[str, float]]]:
+    "(task, N, method) -> per CPU record, its training seconds (the train:<method> stage) and the rest (multi-token cells are charged from these)."
+    out: dict[tuple, list[dict[str, float]]] = {}
     for r in records:
-        if r.on_cpu: out.setdefault((r.task, r.n, r.method), []).append(r.seconds)
+        if r.on_cpu:
+            training = sum(v for stage, v in r.profile.items() if stage.startswith("train:"))
+            out.setdefault((r.task, r.n, r.method), []).append({"recorded training": training, "recorded other stages": r.seconds - training})
     return out
 
 
@@ -465,7 +468,7 @@ def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measur
         if get_task(k.task).multi_token:
             seconds = measured_cpu.get((k.task, k.n, k.method))
             if seconds is None: raise ValueError(f"no CPU record of a multi-token cell {k.task} N={k.n} {k.method} to charge it from")
-            out.add("cpu", k.n, {"recorded cell": median(seconds)})
+            out.add("cpu", k.n, {part: median(cell[part] for cell in seconds) for part in seconds[0]})
             out.add("h100", k.n, gpu_multi_token_stages(k, gpu, fractions, computes))
         else:
             out.add("cpu", k.n, cell_stages(k, cpu, fractions, computes, computes_similarity))
@@ -475,9 +478,11 @@ def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measur
 
 # ------------------------------------------------------------------------------------------------ packing factors
 
-def packed_factor(results: dict | None, k: int, model: str = MODEL) -> tuple[float | None, str]:
-    "A measured packing speed-up (cells per hour packed over single) at K, and the key it came from; None when absent."
+def packed_factor(results: dict | None, k: int, device: str, model: str = MODEL) -> tuple[float | None, str]:
+    "A measured packing speed-up (cells per hour packed over single) at K on `device` ('cpu' or 'cuda'), and its key; None when absent."
     if results is None: return None, "file absent"
+    machine = (results.get("machine") or {}).get("device")
+    if machine is not None and machine != device: return None, f"its machine is {machine}, not {device}"
     key = PACK_KEY.format(k=k)
     by_model = (results.get("keys_by_model") or {}).get(key)
     if isinstance(by_model, dict) and isinstance(by_model.get(model), (int, float)): return float(by_model[model]), f"keys_by_model.{key}.{model}"
@@ -485,8 +490,13 @@ def packed_factor(results: dict | None, k: int, model: str = MODEL) -> tuple[flo
     return None, f"{key} absent"
 
 
-def packed_hours(hours: float, factor: float | None) -> str:
-    return "not measured" if factor is None else fmt(hours / factor)
+def packed_seconds(by_stage: dict[str, float], factor: float | None) -> float | None:
+    "Seconds with the training stages sped up by a measured packing factor (the factor measures training only); None without one."
+    if factor is None: return None
+    return sum(s / factor if stage in TRAINING_STAGES else s for stage, s in by_stage.items())
+
+
+def packed_text(hours: float | None) -> str: return "not measured" if hours is None else fmt(hours)
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -519,12 +529,18 @@ ASSUMPTIONS = [
     "One H100: one cell at a time (no processes side by side), bf16, the benchmark's times (random weights, same shapes "
     "and work). The benchmark times the model's work only: Trainer and Python overhead per step are not in it, which the "
     "measured qwen-cpu cells below show.",
-    "Multi-token cells (Table 5): on the CPU each cell costs the median of its committed CPU records (the grid is the "
-    "committed one); on the H100 every generated row costs the task's max_new_tokens at the benchmark's batched "
+    "Multi-token cells (Table 5): on the CPU each cell costs the median training stage plus the median of the other stages "
+    "of its committed CPU records (the grid is the committed one); on the H100 every generated row costs the task's max_new_tokens at the benchmark's batched "
     "generation rate (an upper bound: answers that stop early cost less), plus training at the benchmark's step time.",
-    "Packed: the unpacked hours divided by the measured packing speed-up (cells per hour packed over single) at K; where "
-    "no such measurement is committed the column says 'not measured'. No factor is assumed.",
+    "Packed: the training stages (optimizer steps and dev-loss evaluations) divided by the measured packing speed-up at K "
+    "(`packed_cells_per_hour_over_single_k{K}`, which benchmarks/packing.py measures on training alone), the other stages "
+    "unchanged (packed evaluation is not in that measurement). Where no such measurement is committed the column says "
+    "'not measured'; no factor is assumed.",
 ]
+
+
+def _hours_or_none(seconds: float | None, rates: Rates) -> float | None:
+    return None if seconds is None else round(seconds / rates.concurrent / HOUR, 3)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -541,7 +557,8 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     h100 = gpu_rates(gpu, gpu_training, cpu)
     measured = measured_cpu_seconds(records)
     grids = load_grids(sorted({t.grid for t in TABLES} | {"qwen-cpu", "qwen-cpu-lora"}))
-    factors = {"cpu": {k: packed_factor(bench, k) for k in PACK_SIZES}, "h100": {k: packed_factor(gpu, k) for k in PACK_SIZES}}
+    factors = {"cpu": {k: packed_factor(bench, k, "cpu") for k in PACK_SIZES},
+               "h100": {k: packed_factor(gpu, k, "cuda") for k in PACK_SIZES}}
     rates = {"cpu": cpu, "h100": h100}
 
     def hours(seconds: dict[str, float]) -> dict[str, float]:
@@ -554,7 +571,7 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
         h = hours(whole.total)
         projections.append({"table": table.name, "grid": table.grid, "needs": table.needs, "cells": len(keys),
                             **{f"{d}_hours": round(h[d], 3) for d in h},
-                            **{f"{d}_packed_k{k}_hours": (None if factors[d][k][0] is None else round(h[d] / factors[d][k][0], 3))
+                            **{f"{d}_packed_k{k}_hours": _hours_or_none(packed_seconds(whole.by_stage[d], factors[d][k][0]), rates[d])
                                for d in h for k in PACK_SIZES}})
 
     # checks against what the committed grids took
@@ -602,15 +619,15 @@ def render(entry: dict, steps: list[dict], factors: dict) -> str:
            "`benchmarks/results.json`, the grids in `ia2/resources/grids/`); do not edit by hand. The same numbers are "
            "the `costs` entry of `benchmarks/costs.json`.", "",
            "## Projected cost of each paper table and of the `paper` grid", "",
-           "Hours of wall time. 2 CPU cores: two cells side by side; one H100: one cell at a time. Packed: the unpacked "
-           "hours over the measured packing speed-up at K adapters per pack (issue 21).", ""]
+           "Hours of wall time. 2 CPU cores: two cells side by side; one H100: one cell at a time. Packed: K adapters per "
+           "pack, training sped up by the measured packing speed-up at K (issue 21), the other stages as unpacked.", ""]
     header = ["table", "grid", "cells", "2 CPU cores", *[f"CPU packed K={k}" for k in PACK_SIZES], "one H100",
               *[f"H100 packed K={k}" for k in PACK_SIZES]]
     rows = []
     for p in entry["projections"]:
         rows.append([p["table"], f"`{p['grid']}`", f"{p['cells']:,}", fmt(p["cpu_hours"]),
-                     *[packed_hours(p["cpu_hours"], factors["cpu"][k][0]) for k in PACK_SIZES], fmt(p["h100_hours"]),
-                     *[packed_hours(p["h100_hours"], factors["h100"][k][0]) for k in PACK_SIZES]])
+                     *[packed_text(p[f"cpu_packed_k{k}_hours"]) for k in PACK_SIZES], fmt(p["h100_hours"]),
+                     *[packed_text(p[f"h100_packed_k{k}_hours"]) for k in PACK_SIZES]])
     out += md_table(header, rows) + [""]
     whole = entry["projections"][-1]
     out += [f"The whole `paper` grid ({whole['cells']:,} cells): {fmt(whole['cpu_hours'])} hours on 2 CPU cores "

@@ -32,6 +32,20 @@ def test_regenerates_committed_costs(tmp_path):
     assert costs.COMMAND in text and "## Assumptions" in text and "The whole `paper` grid" in text
 
 
+def test_measured_factor_reaches_the_packed_columns(tmp_path):
+    "With a CPU packing speed-up committed, the packed CPU hours are the projection with its training stages divided by it."
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps({"machine": {"device": "cpu"}, "packed_cells_per_hour_over_single_k16": 2.0}))
+    gpu = REPO / "benchmarks" / "gpu"
+    text, entry = costs.build(REPO / "results", gpu / "results.json", gpu / "training-20-repeats" / "results.json", bench)
+    whole = entry["projections"][-1]
+    training = sum(r["cpu_hours"] for r in entry["paper_grid"]["by_stage"] if r["stage"] in costs.TRAINING_STAGES)
+    assert whole["cpu_packed_k16_hours"] == pytest.approx(whole["cpu_hours"] - training / 2, abs=2e-3)
+    assert whole["cpu_packed_k4_hours"] is None and whole["h100_packed_k16_hours"] is None
+    row = next(line for line in text.splitlines() if line.startswith("| The whole `paper` grid |"))
+    assert row.split(" | ")[4:6] == ["not measured", costs.fmt(whole["cpu_packed_k16_hours"])]
+
+
 def test_merge_keeps_other_keys(tmp_path):
     path = tmp_path / "costs.json"
     path.write_text(json.dumps({"other": 1, "costs": {"old": True}}))
@@ -133,14 +147,20 @@ def test_evaluations_schedule():
 
 
 def test_packed_factors_and_not_measured():
-    assert costs.packed_factor(None, 4) == (None, "file absent")
-    assert costs.packed_factor({}, 16) == (None, "packed_cells_per_hour_over_single_k16 absent")
-    assert costs.packed_factor({"packed_cells_per_hour_over_single_k4": 2.5}, 4) == (2.5, "packed_cells_per_hour_over_single_k4")
-    by_model = {"packed_cells_per_hour_over_single_k4": 2.5,
-                "keys_by_model": {"packed_cells_per_hour_over_single_k4": {costs.MODEL: 4.0}}}
-    assert costs.packed_factor(by_model, 4)[0] == 4.0  # the model's own factor wins
-    assert costs.packed_hours(10.0, None) == "not measured" and costs.packed_hours(10.0, 4.0) == "2.50"
-    entry = {"projections": [{"table": "T", "grid": "g", "needs": "all", "cells": 3, "cpu_hours": 10.0, "h100_hours": 1.0}],
+    assert costs.packed_factor(None, 4, "cpu") == (None, "file absent")
+    assert costs.packed_factor({}, 16, "cpu") == (None, "packed_cells_per_hour_over_single_k16 absent")
+    one = {"packed_cells_per_hour_over_single_k4": 2.5}
+    assert costs.packed_factor(one, 4, "cpu") == (2.5, "packed_cells_per_hour_over_single_k4")
+    assert costs.packed_factor({**one, "machine": {"device": "cuda"}}, 4, "cpu")[0] is None  # another device's factor
+    by_model = {**one, "keys_by_model": {"packed_cells_per_hour_over_single_k4": {costs.MODEL: 4.0}}}
+    assert costs.packed_factor(by_model, 4, "cpu")[0] == 4.0  # the model's own factor wins
+    # only training is sped up: the packing benchmark measures training alone
+    stages = {"evaluation": 10.0, "optimizer steps": 8.0, "dev-loss evaluations": 4.0, "recorded training": 4.0}
+    assert costs.packed_seconds(stages, 4.0) == 10.0 + 2.0 + 1.0 + 1.0 and costs.packed_seconds(stages, None) is None
+    assert costs.packed_text(None) == "not measured" and costs.packed_text(2.5) == "2.50"
+    entry = {"projections": [{"table": "T", "grid": "g", "needs": "all", "cells": 3, "cpu_hours": 10.0, "h100_hours": 1.0,
+                              "cpu_packed_k4_hours": None, "cpu_packed_k16_hours": 5.0, "h100_packed_k4_hours": None,
+                              "h100_packed_k16_hours": None}],
              "checks": [], "rates": {}, "step_fractions": {}, "stages": [], "assumptions": ["a"]}
     factors = {"cpu": {4: (None, "absent"), 16: (2.0, "k16")}, "h100": {4: (None, "absent"), 16: (None, "absent")}}
     row = next(line for line in costs.render(entry, [], factors).splitlines() if line.startswith("| T |"))
