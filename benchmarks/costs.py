@@ -90,11 +90,10 @@ def read_record(path: Path) -> Record:
                                 t.get("evaluations"), t.get("eval_seconds")))
     results = raw.get("results") or []
     return Record(grid=raw["grid"], device=raw["environment"]["device"], dtype=str(raw["dtype"]).replace("torch.", ""),
-                    task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), run=int(cell["run"]),
-                  seconds=float(raw["seconds"]),
-                    eval_rows=sum(int(r.get("eval_rows") or r.get("n") or 0) for r in results), max_epochs=int(max_epochs),
-                    eval_seconds=round(sum(float(r.get("eval_seconds") or 0) for r in results), 3),
-                    profile={k: float(v) for k, v in (raw.get("profile") or {}).items()}, phases=phases)
+                  task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), run=int(cell["run"]),
+                  seconds=float(raw["seconds"]), eval_rows=sum(int(r.get("eval_rows") or r.get("n") or 0) for r in results),
+                  max_epochs=int(max_epochs), eval_seconds=round(sum(float(r.get("eval_seconds") or 0) for r in results), 3),
+                  profile={k: float(v) for k, v in (raw.get("profile") or {}).items()}, phases=phases)
 
 
 def read_records(results: Path) -> list[Record]:
@@ -230,6 +229,7 @@ def cpu_rates(records: list[Record]) -> Rates:
 
 
 def _section(results: dict, model: str, *path):
+    "A benchmark results.json's per-model section at `path`."
     node = results["per_model"][model]["sections"]
     for key in path: node = node[key]
     return node
@@ -266,31 +266,47 @@ def gpu_rates(gpu: dict, gpu_training: dict, cpu: Rates, model: str = MODEL) -> 
 
 # ------------------------------------------------------------------------------------------------ training steps
 
-def step_fractions(records: list[Record]) -> dict[tuple, list[float]]:
-    "(multi_token, method, phase index, N) -> observed steps / the epoch limit's steps, over phases trained by their cell."
+STEP_RULES = {  # how a phase's observed steps carry over to an N no record has
+    "observed": "the median steps observed at the nearest observed N, capped by the epoch limit at N",
+    "proportional": "the median fraction of the epoch limit observed at the nearest observed N, times the limit at N",
+}
+
+
+@dataclass
+class StepModel:
+    "Optimizer steps of a phase at any N, from the phases the records trained."
+    observed: dict[tuple, list[tuple[int, int]]]  # (multi_token, method, phase index, N) -> [(steps, epoch-limit steps)]
+    rule: str = "observed"  # a key of STEP_RULES
+
+    def __post_init__(self):
+        if self.rule not in STEP_RULES: raise ValueError(f"unknown step rule {self.rule!r}; choose one of {list(STEP_RULES)}")
+
+    def steps(self, multi: bool, method: str, phase: int, n: int, epochs: int = PAPER_MAX_EPOCHS) -> tuple[int, str]:
+        "(steps, which observed phase and N they come from) for a phase at N; unmeasured methods take their stand-in's."
+        objective = METHODS[method][phase]
+        candidates = [(method, phase)] + ([(objective, 0)] if len(METHODS[method]) > 1 else []) \
+            + ([(OBJECTIVE_STAND_INS[method], 0)] if method in OBJECTIVE_STAND_INS else [])
+        for m, i in candidates:
+            ns = sorted({k[3] for k in self.observed if k[:3] == (multi, m, i)})
+            if ns:
+                near = min(ns, key=lambda x: (abs(math.log2(x) - math.log2(n)), -x))  # nearest in log2 N, ties to the larger
+                seen, limit = self.observed[(multi, m, i, near)], max_steps(n, epochs)
+                if self.rule == "observed": steps = min(limit, round(median(s for s, _ in seen)))
+                else: steps = round(median(s / lim for s, lim in seen) * limit)
+                return max(1, steps), f"{m}[{i}]@N={near}"
+        raise ValueError(f"no observed training phase for {method} ({'multi' if multi else 'single'}-token); "
+                         "commit a record of it or of its stand-in")
+
+
+def observed_steps(records: list[Record]) -> dict[tuple, list[tuple[int, int]]]:
+    "(multi_token, method, phase index, N) -> (steps, epoch-limit steps) of each phase trained by its own cell."
     from ia2.tasks import get_task
-    out: dict[tuple, list[float]] = {}
+    out: dict[tuple, list[tuple[int, int]]] = {}
     for r in records:
         if r.method not in METHODS: continue
         for i, p in enumerate(r.phases):
-            if p.reused: continue
-            out.setdefault((get_task(r.task).multi_token, r.method, i, r.n), []).append(p.steps / max_steps(r.n, r.max_epochs))
+            if not p.reused: out.setdefault((get_task(r.task).multi_token, r.method, i, r.n), []).append((p.steps, max_steps(r.n, r.max_epochs)))
     return out
-
-
-def projected_steps(fractions: dict[tuple, list[float]], multi: bool, method: str, phase: int, n: int) -> tuple[int, str]:
-    "Steps of a phase at N: the median observed fraction of the epoch limit at the nearest observed N, times the limit at N."
-    objective = METHODS[method][phase]
-    candidates = [(method, phase)] + ([(objective, 0)] if len(METHODS[method]) > 1 else []) \
-        + ([(OBJECTIVE_STAND_INS[method], 0)] if method in OBJECTIVE_STAND_INS else [])
-    for m, i in candidates:
-        ns = sorted({k[3] for k in fractions if k[:3] == (multi, m, i)})
-        if ns:
-            near = min(ns, key=lambda x: (abs(math.log2(x) - math.log2(n)), -x))
-            frac = median(fractions[(multi, m, i, near)])
-            return max(1, round(frac * max_steps(n))), f"{m}[{i}]@N={near}"
-    raise ValueError(f"no observed training phase for {method} ({'multi' if multi else 'single'}-token); "
-                     "commit a record of it or of its stand-in")
 
 
 # ------------------------------------------------------------------------------------------------ one cell's cost
@@ -306,6 +322,7 @@ class CellKey:
     similarity_rows: int
     reuses_first_phase: bool  # a sequential method whose first phase is another cell of the grid
     run: int = 0  # not a cost: lets a table keep some runs
+    max_epochs: int = PAPER_MAX_EPOCHS  # the grid's epoch limit (training.num_train_epochs)
 
 
 STAGES = ("data", "evaluation", "ICL gap", "teacher", "similarity", "optimizer steps", "dev-loss evaluations", "dev metrics")
@@ -318,19 +335,26 @@ def _rows(key: CellKey) -> int:
     return key.eval_rows * (1 + (len(get_task(key.task).ood_tasks) if key.ood else 0))
 
 
-def _training(key: CellKey, rates: Rates, fractions: dict, multi: bool) -> tuple[float, float]:
+def step_seconds(rates: Rates, objective: str) -> float:
+    "One optimizer step of `objective` on a device: measured, or its stand-in's."
+    for name in (objective, OBJECTIVE_STAND_INS.get(objective)):
+        if name in rates.step_s: return rates.step_s[name]
+    raise ValueError(f"{rates.name}: no measured step time for objective {objective!r} or its stand-in; "
+                     f"measured: {sorted(rates.step_s)}")
+
+
+def _training(key: CellKey, rates: Rates, step_model: StepModel, multi: bool) -> tuple[float, float]:
     "(optimizer-step seconds, dev-loss evaluation seconds) over the phases the cell trains itself."
     steps_s = dev_s = 0.0
     for i, objective in enumerate(METHODS[key.method]):
         if i == 0 and key.reuses_first_phase: continue
-        steps, _ = projected_steps(fractions, multi, key.method, i, key.n)
-        step = rates.step_s.get(objective, rates.step_s.get(OBJECTIVE_STAND_INS.get(objective, ""), 0.0))
-        steps_s += steps * step
+        steps, _ = step_model.steps(multi, key.method, i, key.n, key.max_epochs)
+        steps_s += steps * step_seconds(rates, objective)
         dev_s += evaluations(steps, key.n) * dev_rows(key.n) * rates.dev_row_s
     return steps_s, dev_s
 
 
-def cell_stages(key: CellKey, rates: Rates, fractions: dict,
+def cell_stages(key: CellKey, rates: Rates, step_model: StepModel,
                 computes_teacher: bool = True,  # False: the training teacher records of its (task, N, run) are stored already
                 computes_similarity: bool = True,  # False: the same for the similarity's held-out teacher records
                 ) -> dict[str, float]:
@@ -339,7 +363,7 @@ def cell_stages(key: CellKey, rates: Rates, fractions: dict,
     if key.method in ("base", "ICL"):
         factor = rates.prompt_factor(n) if key.method == "ICL" else 1.0
         return {"data": rates.data_s, "evaluation": rows * rates.row_s * factor}
-    steps_s, dev_s = _training(key, rates, fractions, multi=False)
+    steps_s, dev_s = _training(key, rates, step_model, multi=False)
     teacher = rates.teacher_row_s * _teacher_factor(rates, n)  # one teacher row with its N - 1 demonstrations
     return {"data": rates.data_s, "evaluation": rows * rates.row_s,
             "ICL gap": dev * rates.row_s * (1 + rates.prompt_factor(n)),  # the dev rows without and with demonstrations
@@ -349,10 +373,10 @@ def cell_stages(key: CellKey, rates: Rates, fractions: dict,
             "optimizer steps": steps_s, "dev-loss evaluations": dev_s, "dev metrics": dev * rates.row_s}
 
 
-def cell_seconds(key: CellKey, rates: Rates, fractions: dict, computes_teacher: bool = True,
+def cell_seconds(key: CellKey, rates: Rates, step_model: StepModel, computes_teacher: bool = True,
                  computes_similarity: bool = True) -> float:
     "Projected seconds of one single-token cell on a device."
-    return sum(cell_stages(key, rates, fractions, computes_teacher, computes_similarity).values())
+    return sum(cell_stages(key, rates, step_model, computes_teacher, computes_similarity).values())
 
 
 def _teacher_factor(rates: Rates, n: int) -> float:
@@ -360,13 +384,13 @@ def _teacher_factor(rates: Rates, n: int) -> float:
     return float(n) if rates.prompt_tokens is None else rates.prompt_factor(n, teacher=True)
 
 
-def gpu_multi_token_stages(key: CellKey, rates: Rates, fractions: dict, computes_teacher: bool = True) -> dict[str, float]:
+def gpu_multi_token_stages(key: CellKey, rates: Rates, step_model: StepModel, computes_teacher: bool = True) -> dict[str, float]:
     "Projected H100 seconds per stage of a multi-token cell: every generated row at the benchmark's batched rate, plus training."
     from ia2.tasks import get_task
     task, rows, n, dev = get_task(key.task), _rows(key), key.n, dev_rows(key.n)
     per_row = task.max_new_tokens / rates.generated_tokens_s
     if key.method in ("base", "ICL"): return {"data": rates.data_s, "evaluation": rows * per_row}
-    steps_s, dev_s = _training(key, rates, fractions, multi=True)
+    steps_s, dev_s = _training(key, rates, step_model, multi=True)
     return {"data": rates.data_s, "evaluation": rows * per_row, "ICL gap": 2 * dev * per_row,
             "teacher": (n + dev) * task.teacher_max_new_tokens / rates.generated_tokens_s
                        if needs_teacher([key.method]) and computes_teacher else 0.0,
@@ -375,15 +399,22 @@ def gpu_multi_token_stages(key: CellKey, rates: Rates, fractions: dict, computes
 
 # ------------------------------------------------------------------------------------------------ grids and tables
 
+MODELLED_TRAINING = {"num_train_epochs", "protocol"}  # grid `training` keys the projection follows (protocol costs nothing)
+
+
 def grid_keys(grid) -> list[CellKey]:
     "One CellKey per cell of a grid, in the runner's enumeration (`ia2.experiments.grid_cells`)."
     from ia2.experiments import grid_cells
+    unknown = sorted(set(grid.settings.training) - MODELLED_TRAINING)
+    if unknown: raise ValueError(f"grid {grid.name}: training keys {unknown} change the cost in ways costs.py does not model "
+                                 f"(it models {sorted(MODELLED_TRAINING)}); extend cell_stages first")
+    epochs = int(grid.settings.training.get("num_train_epochs", PAPER_MAX_EPOCHS))
     keys = []
     for _cell, group, run in grid_cells(grid):  # _cell is None for a run waiting for its chosen learning rate
         _model, task, n, method, _adapter = group
         twin = METHODS.get(method, ())
         keys.append(CellKey(task, n, method, grid.eval_rows, grid.ood, grid.similarity_rows if method != "base" else 0,
-                            len(twin) > 1 and twin[0] in grid.methods, run))
+                            len(twin) > 1 and twin[0] in grid.methods, run, epochs))
     return keys
 
 
@@ -454,7 +485,7 @@ class Projection:
         self.by_n.setdefault(n, {"cpu": 0.0, "h100": 0.0})[device] += seconds
 
 
-def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measured_cpu: dict) -> Projection:
+def project(keys: list[CellKey], cpu: Rates, gpu: Rates, step_model: StepModel, measured_cpu: dict) -> Projection:
     "Cell-seconds of a list of cells on each device."
     from ia2.tasks import get_task
     out, stored = Projection(), set()
@@ -469,10 +500,10 @@ def project(keys: list[CellKey], cpu: Rates, gpu: Rates, fractions: dict, measur
             seconds = measured_cpu.get((k.task, k.n, k.method))
             if seconds is None: raise ValueError(f"no CPU record of a multi-token cell {k.task} N={k.n} {k.method} to charge it from")
             out.add("cpu", k.n, {part: median(cell[part] for cell in seconds) for part in seconds[0]})
-            out.add("h100", k.n, gpu_multi_token_stages(k, gpu, fractions, computes))
+            out.add("h100", k.n, gpu_multi_token_stages(k, gpu, step_model, computes))
         else:
-            out.add("cpu", k.n, cell_stages(k, cpu, fractions, computes, computes_similarity))
-            out.add("h100", k.n, cell_stages(k, gpu, fractions, computes, computes_similarity))
+            out.add("cpu", k.n, cell_stages(k, cpu, step_model, computes, computes_similarity))
+            out.add("h100", k.n, cell_stages(k, gpu, step_model, computes, computes_similarity))
     return out
 
 
@@ -513,10 +544,11 @@ ASSUMPTIONS = [
     "row costs the benchmark's per-row time up to the benchmark's prompt length and grows in proportion beyond it. "
     "Every task is charged SST-2's tokens per example (the benchmark's prompts); FinSen, AG News, SciQ and StrategyQA "
     "examples are longer, so ICL and teacher costs are low for them.",
-    "Training steps: a phase's steps at N are the median observed fraction of its epoch limit (50 epochs × ⌈N / min(4, N)⌉ "
-    "steps) at the nearest observed N (in log2 N; ties go to the larger N), times that limit at N. Early stopping at large N "
-    "is thus extrapolated from N = 4 and 16: the records hold no larger N. Unmeasured methods take a measured one's "
-    "fraction and step time: tokl and sft_icl as sft, joint as ia2.",
+    "Training steps: a phase's steps at N are the median steps observed at the nearest observed N (in log2 N; ties go "
+    "to the larger N), capped by the epoch limit at N (50 epochs × ⌈N / min(4, N)⌉ steps). Early stopping at large N is "
+    "thus extrapolated from N = 4 and 16 (the records hold no larger N); the alternative rule, steps growing with the "
+    "limit, is given beside it. Unmeasured methods take a measured one's steps and step time: tokl and sft_icl as sft, "
+    "joint as ia2.",
     "Dev-loss evaluations: every 2 steps and at each epoch end (IA2Config.eval_steps = 2, DevSchedule), each over the dev rows.",
     "IA2 → SFT reuses the IA2 cell's adapter when the grid holds the ia2 method (as `ia2 run` does), so it pays only its "
     "SFT phase; tables that need IA2 → SFT include the IA2 cells.",
@@ -525,7 +557,9 @@ ASSUMPTIONS = [
     "cell that needs them pays the forwards and the others read the store, charged nothing (on the H100 reading took "
     "1/44 of computing, benchmarks/gpu). The same holds for the similarity's held-out teacher records.",
     "2 CPU cores: two cells side by side, one torch thread each, as the CPU records were made, so hours = cell-seconds / 2. "
-    "The CPU rates come from float32 records on a CPU with native bf16 (qwen-cpu-lora); a slower or busier CPU scales them.",
+    "The CPU rates come from float32 records (qwen-cpu-lora) made on a CPU with native bf16 beside other jobs; a slower "
+    "or busier CPU scales them. The `paper` grid's dtype is auto, which picks bf16 on such a CPU (the qwen-cpu-math grid "
+    "puts it at about 3.5× faster than float32 there); that speed-up is not applied.",
     "One H100: one cell at a time (no processes side by side), bf16, the benchmark's times (random weights, same shapes "
     "and work). The benchmark times the model's work only: Trainer and Python overhead per step are not in it, which the "
     "measured qwen-cpu cells below show.",
@@ -543,6 +577,19 @@ def _hours_or_none(seconds: float | None, rates: Rates) -> float | None:
     return None if seconds is None else round(seconds / rates.concurrent / HOUR, 3)
 
 
+def charged_steps(grid, step_model: StepModel) -> list[dict]:
+    "The optimizer steps charged to each phase a trained method of `grid` trains itself, per N, and where they come from."
+    keys = {(k.method, k.reuses_first_phase, k.max_epochs) for k in grid_keys(grid) if k.method in METHODS}
+    rows = []
+    for method, reuses, epochs in sorted(keys):
+        for i, objective in enumerate(METHODS[method]):
+            if i == 0 and reuses: continue
+            charged = {n: step_model.steps(False, method, i, n, epochs) for n in grid.n}
+            rows.append({"method": method, "phase": i, "objective": objective, "steps": {str(n): c[0] for n, c in charged.items()},
+                         "from": sorted({c[1] for c in charged.values()})})
+    return rows
+
+
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
@@ -553,7 +600,8 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     gpu = json.loads(gpu_path.read_text())
     gpu_training = json.loads(gpu_training_path.read_text())
     bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
-    cpu, fractions = cpu_rates(records), step_fractions(records)
+    cpu, steps_seen = cpu_rates(records), observed_steps(records)
+    step_model = StepModel(steps_seen)
     h100 = gpu_rates(gpu, gpu_training, cpu)
     measured = measured_cpu_seconds(records)
     grids = load_grids(sorted({t.grid for t in TABLES} | {"qwen-cpu", "qwen-cpu-lora"}))
@@ -567,7 +615,7 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     projections = []
     for table in TABLES + [Table("The whole `paper` grid", "paper", "every cell")]:
         keys = table_keys(table, grids)
-        whole = project(keys, cpu, h100, fractions, measured)
+        whole = project(keys, cpu, h100, step_model, measured)
         h = hours(whole.total)
         projections.append({"table": table.name, "grid": table.grid, "needs": table.needs, "cells": len(keys),
                             **{f"{d}_hours": round(h[d], 3) for d in h},
@@ -578,7 +626,7 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
     checks = []
     lora = [r for r in records if r.grid == "qwen-cpu-lora"]
     if lora:
-        h = hours(project(grid_keys(grids["qwen-cpu-lora"]), cpu, h100, fractions, measured).total)
+        h = hours(project(grid_keys(grids["qwen-cpu-lora"]), cpu, h100, step_model, measured).total)
         checks.append({"grid": "qwen-cpu-lora", "device": "cpu", "cells": len(lora), "projected_hours": round(h["cpu"], 3),
                        "measured_hours": round(sum(r.seconds for r in lora) / CPU_CONCURRENT_CELLS / HOUR, 3),
                        "note": "the CPU rates come from these records, so this checks the composition, not the rates; "
@@ -590,7 +638,7 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
         keys = [CellKey(r.task, r.n, r.method, g.eval_rows, g.ood, g.similarity_rows if r.method != "base" else 0,
                         len(METHODS.get(r.method, ())) > 1 and any(p.reused for p in r.phases), r.run) for r in on_gpu]
         checks.append({"grid": "qwen-cpu", "device": "h100", "cells": len(on_gpu),
-                       "projected_hours": round(project(keys, cpu, h100, fractions, measured).total["h100"] / HOUR, 3),
+                       "projected_hours": round(project(keys, cpu, h100, step_model, measured).total["h100"] / HOUR, 3),
                        "measured_hours": round(sum(r.seconds for r in on_gpu) / HOUR, 3),
                        "note": "measured: the records' seconds summed, float32, 6 processes side by side on one H100, "
                                "which took about 5 minutes of wall time in all (results/README.md); projected: bf16 "
@@ -601,13 +649,16 @@ def build(results: Path, gpu_path: Path, gpu_training_path: Path, bench_path: Pa
                                          for d in rates}} for stage in STAGES],
         "by_n": [{"n": n, "cells": whole.cells_by_n[n], **{f"{d}_hours": round(h, 3) for d, h in hours(whole.by_n[n]).items()}}
                  for n in sorted(whole.by_n)]}
+    paper_grid["steps"] = charged_steps(grids["paper"], step_model)
+    proportional = project(grid_keys(grids["paper"]), cpu, h100, StepModel(steps_seen, "proportional"), measured)
+    paper_grid["proportional_steps_hours"] = {d: round(h, 3) for d, h in hours(proportional.total).items()}
     stages, steps = stage_table(records), step_table(records)
     entry = {"command": COMMAND, "projections": projections, "paper_grid": paper_grid, "checks": checks,
              "rates": {d: {"row_s": r.row_s, "step_s": r.step_s, "dev_row_s": r.dev_row_s, "teacher_row_s": r.teacher_row_s,
                            "data_s": r.data_s, "concurrent_cells": r.concurrent, "sources": r.sources} for d, r in rates.items()},
              "packed_factors": {d: {f"k{k}": {"factor": f, "source": s} for k, (f, s) in v.items()} for d, v in factors.items()},
-             "step_fractions": {f"{'multi' if k[0] else 'single'}|{k[1]}|{k[2]}|N={k[3]}": [round(x, 4) for x in v]
-                                for k, v in sorted(fractions.items())},
+             "observed_steps": {f"{'multi' if k[0] else 'single'}|{k[1]}|{k[2]}|N={k[3]}": [list(x) for x in v]
+                                for k, v in sorted(steps_seen.items())},
              "stages": stages, "assumptions": ASSUMPTIONS}
     return render(entry, steps, factors), json.loads(json.dumps(entry, sort_keys=True))
 
@@ -661,12 +712,31 @@ def render(entry: dict, steps: list[dict], factors: dict) -> str:
     out += ["## Unit costs used", ""]
     for d, r in entry["rates"].items():
         out += [f"**{'2 CPU cores' if d == 'cpu' else 'One H100'}**", ""] + [f"- {s}" for s in r["sources"]] + [""]
-    out += ["Observed training steps as a fraction of the epoch limit (50 epochs × ⌈N / min(4, N)⌉ steps), per method, "
-            "phase and N (phases trained by their own cell):", ""]
-    out += md_table(["tasks", "method", "phase", "N", "phases", "fraction: median (min–max)"],
-                    [[k.split("|")[0], k.split("|")[1], k.split("|")[2], k.split("|")[3][2:], str(len(v)), spread(v)]
-                     for k, v in entry["step_fractions"].items()]) + [""]
+    out += ["Observed optimizer steps per method, phase and N (phases trained by their own cell, all records), and as a "
+            "fraction of the epoch limit (the grid's epochs × ⌈N / min(4, N)⌉ steps):", ""]
+    out += md_table(["tasks", "method", "phase", "N", "phases", "steps", "limit", "fraction of the limit"],
+                    [[*k.split("|")[:3], k.split("|")[3][2:], str(len(v)), spread([s for s, _ in v]), spread([lim for _, lim in v]),
+                      spread([s / lim for s, lim in v])] for k, v in entry["observed_steps"].items()]) + [""]
 
+    if "paper_grid" in entry:
+        ns = list(entry["paper_grid"]["steps"][0]["steps"]) if entry["paper_grid"]["steps"] else []
+        out += [f"Optimizer steps charged per phase in the `paper` grid (the phases each cell trains itself): "
+                f"{STEP_RULES['observed']}; `m[i]@N=n` names the observed phase and N used.", ""]
+        out += md_table(["method", "phase", *[f"N={n}" for n in ns], "from"],
+                        [[r["method"], f"{r['phase']} ({r['objective']})", *[f"{r['steps'][n]:,}" for n in ns], ", ".join(r["from"])]
+                         for r in entry["paper_grid"]["steps"]]) + [""]
+        alt = entry["paper_grid"]["proportional_steps_hours"]
+        seen: dict[str, dict[int, list[int]]] = {}
+        for k, v in entry["observed_steps"].items():
+            kind, method, phase, n = k.split("|")
+            if kind == "single": seen.setdefault(f"{method}[{phase}]", {})[int(n[2:])] = [steps for steps, _ in v]
+        moves = "; ".join(f"{m} " + ", ".join(f"{spread(v)} at N = {n}" for n, v in sorted(by_n.items()))
+                          for m, by_n in seen.items() if len(by_n) > 1)
+        top = max(n for by_n in seen.values() for n in by_n)
+        out += [f"The records hold no single-token N above {top}, so how early stopping behaves at large N is the "
+                f"projection's largest unknown. Median observed steps: {moves}. Had steps instead grown with the limit "
+                f"({STEP_RULES['proportional']}), the whole `paper` grid would take {fmt(alt['cpu'])} hours on 2 CPU cores "
+                f"and {fmt(alt['h100'])} hours on one H100.", ""]
     out += ["## Assumptions", ""] + [f"{i}. {a}" for i, a in enumerate(entry["assumptions"], 1)] + [""]
 
     out += ["## Seconds per stage per cell, as recorded", "",

@@ -100,11 +100,17 @@ def test_cpu_rates_by_hand(synthetic):
 
 
 def test_projection_arithmetic(synthetic):
-    rates, fractions = costs.cpu_rates(synthetic), costs.step_fractions(synthetic)
-    assert fractions[(False, "sft", 0, 4)] == [0.2]  # 10 of 50 steps
-    assert costs.projected_steps(fractions, False, "sft", 0, 4) == (10, "sft[0]@N=4")
-    assert costs.projected_steps(fractions, False, "sft", 0, 16) == (40, "sft[0]@N=4")  # 0.2 × 50 epochs × 4 steps
-    assert costs.projected_steps(fractions, False, "tokl", 0, 4)[0] == 10  # tokl takes sft's fraction
+    seen = costs.observed_steps(synthetic)
+    assert seen[(False, "sft", 0, 4)] == [(10, 50)]  # 10 of the 50 steps 50 epochs allow at N = 4
+    fractions = costs.StepModel(seen)
+    assert fractions.steps(False, "sft", 0, 4) == (10, "sft[0]@N=4")
+    assert fractions.steps(False, "sft", 0, 16) == (10, "sft[0]@N=4")  # the observed steps carry over ...
+    assert fractions.steps(False, "ia2", 0, 2, epochs=5) == (5, "ia2[0]@N=4")  # ... capped by the epoch limit
+    assert costs.StepModel(seen, "proportional").steps(False, "sft", 0, 16)[0] == 40  # 0.2 × 50 epochs × 4 steps
+    assert fractions.steps(False, "tokl", 0, 4)[0] == 10  # tokl takes sft's steps
+    with pytest.raises(ValueError, match="unknown step rule"):
+        costs.StepModel(seen, "linear")
+    rates = costs.cpu_rates(synthetic)
     key = costs.CellKey("sst2", 4, "sft", eval_rows=10, ood=False, similarity_rows=0, reuses_first_phase=False)
     # data 2 + icl_gap 2 dev × 1.5 × (1 + 4) + 10 steps × 3 + 10 evaluations × 2 dev × 1.25 + eval 10 × 1.5 + dev 2 × 1.5
     assert costs.cell_seconds(key, rates, fractions) == pytest.approx(2 + 15 + 30 + 25 + 15 + 3)
@@ -115,12 +121,14 @@ def test_projection_arithmetic(synthetic):
     assert costs.cell_seconds(ia2, rates, fractions) == pytest.approx(2 + 15 + 36 + 20 + 50 + 15 + 3)
     assert costs.cell_seconds(ia2, rates, fractions, computes_teacher=False) == pytest.approx(2 + 15 + 20 + 50 + 15 + 3)
     with pytest.raises(ValueError, match="no observed training phase"):
-        costs.projected_steps(fractions, True, "sft", 0, 4)
+        fractions.steps(True, "sft", 0, 4)
+    with pytest.raises(ValueError, match="no measured step time for objective 'joint'"):
+        costs.step_seconds(costs.Rates("x", 1.0, {"sft": 1.0}, 1.0, 1.0, 0.0, 1), "joint")
 
 
 def test_teacher_computed_once_per_task_n_run(synthetic):
     "Cells sharing (task, N, run) share the stored teacher records: only the first that needs them pays."
-    rates, fractions = costs.cpu_rates(synthetic), costs.step_fractions(synthetic)
+    rates, fractions = costs.cpu_rates(synthetic), costs.StepModel(costs.observed_steps(synthetic))
     key = dict(task="sst2", n=4, eval_rows=10, ood=False, similarity_rows=2, reuses_first_phase=False)
     sft, ia2 = costs.CellKey(method="sft", **key), costs.CellKey(method="ia2", **key)
     ia2_run1 = costs.CellKey(method="ia2", **{**key, "run": 1})
@@ -161,7 +169,7 @@ def test_packed_factors_and_not_measured():
     entry = {"projections": [{"table": "T", "grid": "g", "needs": "all", "cells": 3, "cpu_hours": 10.0, "h100_hours": 1.0,
                               "cpu_packed_k4_hours": None, "cpu_packed_k16_hours": 5.0, "h100_packed_k4_hours": None,
                               "h100_packed_k16_hours": None}],
-             "checks": [], "rates": {}, "step_fractions": {}, "stages": [], "assumptions": ["a"]}
+             "checks": [], "rates": {}, "observed_steps": {}, "stages": [], "assumptions": ["a"]}
     factors = {"cpu": {4: (None, "absent"), 16: (2.0, "k16")}, "h100": {4: (None, "absent"), 16: (None, "absent")}}
     row = next(line for line in costs.render(entry, [], factors).splitlines() if line.startswith("| T |"))
     assert row == "| T | `g` | 3 | 10.0 | not measured | 5.00 | 1.00 | not measured | not measured |"
