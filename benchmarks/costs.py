@@ -456,6 +456,7 @@ def table_keys(table: Table, grids: dict) -> list[CellKey]:
 
 
 def load_grids(names) -> dict:
+    "Shipped grids by name (ia2/resources/grids/<name>.yaml)."
     from ia2.config import load_grid
     return {name: load_grid(REPO / "ia2" / "resources" / "grids" / f"{name}.yaml") for name in names}
 
