@@ -120,6 +120,7 @@ class CellConfig:
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"  # model dtype (auto: bfloat16 where the CPU/GPU computes it natively)
     data_dir: str | None = None  # local data folder (None: $IA2_DATA_DIR, else the Hugging Face hub)
     store: str | None = None  # teacher activation store (None: the ia2 cache)
+    allow_overlap: bool = False  # run even when evaluation rows are training/dev rows or their own ICL demonstration
     training: dict[str, Any] = field(default_factory=dict)  # `IA2Config` fields for the trained methods, e.g. {protocol: paper, beta: 0.3}
 
     def __post_init__(self):

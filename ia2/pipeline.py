@@ -36,10 +36,10 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
-           'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations', 'teacher_records',
-           'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords',
-           'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter',
-           'evaluate_trained', 'planned_stages', 'run_cell']
+           'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
+           'teacher_records', 'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult',
+           'unknown_keywords', 'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate',
+           'prepare_items', 'load_adapter', 'evaluate_trained', 'planned_stages', 'run_cell']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -131,6 +131,25 @@ def evaluate_baselines(
             r, p = evaluate_method(base, tokenizer, method, data.eval_sets, demos, batch_size, progress, max_new_tokens)
         rows += r; predictions += p
     return rows, predictions
+
+def row_overlap(
+    data: CellData,  # the cell's data
+    icl: bool = True,  # also check the ICL baseline's demonstrations
+) -> list[str]:
+    "What leaks between the cell's rows: evaluation rows that are training or dev rows, or their own ICL demonstration."
+    seen = {row_hash(r) for r in data.split.train + data.split.dev}
+    problems = [f"{len(seen & {row_hash(r) for r in data.split.dev})} dev rows are also training rows"] \
+        if {row_hash(r) for r in data.split.train} & {row_hash(r) for r in data.split.dev} else []
+    k = len(data.split.train) - 1
+    for name, (_, rows) in data.eval_sets.items():
+        hashes = [row_hash(r) for r in rows]
+        shared = [i for i, h in enumerate(hashes) if h in seen]
+        if shared: problems.append(f"{len(shared)} evaluation rows of {name} are also training or dev rows (first: row {shared[0]})")
+        if icl and k > 0 and data.split.rest:
+            demos = eval_demonstrations(rows, data.split.rest, k, data.split.run)
+            own = [i for i, (h, d) in enumerate(zip(hashes, demos)) if h in {row_hash(x) for x in d}]
+            if own: problems.append(f"{len(own)} evaluation rows of {name} are shown as their own ICL demonstration (first: row {own[0]})")
+    return problems
 
 def icl_demonstration_ids(data: CellData) -> dict[str, list[list[int]]]:
     "The pool indices of the ICL demonstrations of every evaluation row (for the record's provenance)."
@@ -312,7 +331,11 @@ def training_arguments(
     return IA2Config(**settings)
 
 def check_dev_rows(train: list[Example], dev: list[Example]):
-    "A ValueError when every dev row has one label while the training rows have several: early stopping would favour collapse."
+    "A ValueError when dev rows are training rows, or all carry one label while the training rows carry several."
+    shared = {row_hash(r) for r in train} & {row_hash(r) for r in dev}
+    if shared:
+        raise ValueError(f"{len(shared)} dev rows are also training rows: early stopping would reward memorising them; "
+                         "pass disjoint rows (ia2.split_run draws them apart)")
     labels = lambda rows: {r.label for r in rows if r.label is not None}
     if len(dev) >= 2 and len(labels(dev)) == 1 and len(labels(train)) > 1 and all(r.label is not None for r in dev):
         raise ValueError(f"all {len(dev)} dev rows have the label {dev[0].answer!r}: early stopping on them keeps the adapter "
@@ -502,9 +525,16 @@ def run_cell(
         timer = StageTimer(outer)
         with timer("data"):
             data = data or load_cell_data(config)
+            overlap = row_overlap(data, icl="ICL" in config.methods)
+            if overlap and not config.allow_overlap:
+                raise ValueError(f"{config.task} N={config.n} run {config.run}: " + "; ".join(overlap) + ". The metrics would "
+                                 "count rows the model was trained or prompted on: deduplicate the data, or set "
+                                 "allow_overlap: true to run anyway (the record then lists the overlap)")
+            if overlap: logger.warning("rows overlap (allow_overlap is set): " + "; ".join(overlap))
             for task, _ in data.eval_sets.values():  # label words that cannot be scored fail now, not after training
                 if not task.multi_token: check_label_tokenization(task, tokenizer)
         details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
+        if overlap: details["overlap"] = overlap
         model.eval()
         rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
                                                config.max_new_tokens, progress, timer)
