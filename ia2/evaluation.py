@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .activations import greedy_generate, left_pad
+from .activations import greedy_generate, pad_batch
 from .data import build_icl_prompt
 from .losses import sft_loss
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
@@ -60,9 +60,10 @@ def score_next_token(
     for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
         rows = order[start:start + batch_size]
         encoded = tokenizer([prompts[i] for i in rows])["input_ids"]
-        batch = {k: v.to(device) for k, v in left_pad(encoded, tokenizer.pad_token_id).items()}
-        last = torch.tensor([batch["input_ids"].shape[1] - 1], device=device)  # an index, not `1`: see above
-        logits = model(**batch, logits_to_keep=last, use_cache=False).logits[:, -1].float()  # [batch, vocab]; no KV cache
+        batch, last = pad_batch(model, encoded, tokenizer.pad_token_id)  # left-padded; right-padded under prompt tuning
+        keep, column = last.unique(return_inverse=True)  # by index, not `1` (see above); one column when left-padded
+        logits = model(**{k: v.to(device) for k, v in batch.items()}, logits_to_keep=keep.to(device), use_cache=False).logits
+        logits = logits[torch.arange(len(rows), device=device), column.to(device)].float()  # [batch, vocab]; no KV cache
         probs = logits.softmax(-1)
         values, indices = probs.topk(top_k, dim=-1)
         topk_ids[rows], topk_probs[rows] = indices.cpu().numpy(), values.cpu().numpy()
