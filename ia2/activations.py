@@ -24,9 +24,9 @@ from .hooks import capture_attention_outputs, find_attention_blocks
 from .models import umask_mode
 
 # %% auto #0
-__all__ = ['TeacherConfig', 'left_pad', 'pad_batch', 'response_positions', 'trim_response', 'TeacherRecord', 'Generated',
-           'greedy_generate', 'teacher_batch', 'teacher_reference', 'store_key', 'StoreError', 'read_part',
-           'collect_teacher']
+__all__ = ['TeacherConfig', 'left_pad', 'input_virtual_tokens', 'pad_batch', 'response_positions', 'trim_response',
+           'TeacherRecord', 'Generated', 'greedy_generate', 'teacher_batch', 'teacher_reference', 'store_key',
+           'StoreError', 'read_part', 'collect_teacher']
 
 # %% ../nbs/04_activations.ipynb #a05827e6
 @dataclass(frozen=True)
@@ -68,19 +68,24 @@ def _active_prompt_learning(model):
     if not getattr(config, "is_prompt_learning", False) or getattr(model, "_adapters_disabled", False): return None
     return config
 
+def input_virtual_tokens(model) -> int:
+    "How many virtual tokens PEFT puts in front of `model`'s input: prompt tuning's (and p-tuning's), else 0."
+    config = _active_prompt_learning(model)
+    return 0 if config is None or config.peft_type.value in ("PREFIX_TUNING", "CARTRIDGE") else config.num_virtual_tokens
+
 def pad_batch(
     model,  # the model the batch is for: a PEFT prompt-tuning model is padded on the right, any other on the left
     sequences: list[list[int]],  # token ids per row
     pad_id: int,  # the tokenizer's pad token id
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:  # the batch, and each row's last column in the model's output [batch]
     "A batch in which `model` reads every row as it would read it alone, and the column of each row's last token."
-    config = _active_prompt_learning(model)
-    if config is None or config.peft_type.value in ("PREFIX_TUNING", "CARTRIDGE"):  # virtual tokens in the cache, if any
+    virtual = input_virtual_tokens(model)
+    if not virtual:  # prefix tuning's virtual tokens are in the cache: left padding is right for it too
         batch = left_pad(sequences, pad_id)
         return batch, torch.full((len(sequences),), batch["input_ids"].shape[1] - 1)
     flipped = left_pad([list(s)[::-1] for s in sequences], pad_id)  # right padding is left padding of the reversed rows
     batch = {k: flipped[k].flip(1) for k in ("input_ids", "attention_mask")}  # no position_ids: PEFT would drop them
-    return batch, torch.tensor([config.num_virtual_tokens + len(s) - 1 for s in sequences])
+    return batch, torch.tensor([virtual + len(s) - 1 for s in sequences])
 
 # %% ../nbs/04_activations.ipynb #6462d44c
 def response_positions(

@@ -6,7 +6,7 @@ import pytest
 import torch
 from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model, inject_adapter_in_model
 
-from ia2.evaluation import generate_responses
+from ia2.evaluation import answer_nll, generate_responses
 from ia2.models import base_weights_fingerprint, build_tiny_model, weights_fingerprint
 from ia2.pipeline import evaluate, teacher_records, train
 from ia2.tasks import Example, Task
@@ -108,3 +108,12 @@ def test_prompt_tuning_generates_the_same_at_any_batch_size():
     prompts = [f"Question:{' a long question about numbers' * (i % 4)} {i}?\nAnswer:" for i in range(8)]
     alone, together = (generate_responses(model, tokenizer, prompts, 6, (), batch_size=b, progress=False)[0] for b in (1, 8))
     assert alone == together
+
+
+def test_prompt_tuning_answer_nll_is_the_same_at_any_batch_size():
+    "The dev NLL of a multi-token task reads each answer after the virtual tokens, at any batch size."
+    model, tokenizer = sharpened_prompt_tuning()
+    sums = [Example(f"Question:{a} plus {b}{' and nothing else' * (a % 3)}?\nAnswer:", f"{a + b}\n#### {a + b}", None, a)
+            for a, b in zip(range(8), range(3, 11))]
+    nll = {b: answer_nll(model, tokenizer, sums, batch_size=b) for b in (1, 3, 8)}
+    assert max(nll.values()) - min(nll.values()) <= 1e-5, nll
