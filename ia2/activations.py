@@ -24,8 +24,9 @@ from .hooks import capture_attention_outputs, find_attention_blocks
 from .models import umask_mode
 
 # %% auto #0
-__all__ = ['TeacherConfig', 'left_pad', 'response_positions', 'trim_response', 'TeacherRecord', 'Generated', 'greedy_generate',
-           'teacher_batch', 'teacher_reference', 'store_key', 'StoreError', 'read_part', 'collect_teacher']
+__all__ = ['TeacherConfig', 'left_pad', 'input_virtual_tokens', 'pad_batch', 'response_positions', 'trim_response',
+           'TeacherRecord', 'Generated', 'greedy_generate', 'teacher_batch', 'teacher_reference', 'store_key',
+           'StoreError', 'read_part', 'collect_teacher']
 
 # %% ../nbs/04_activations.ipynb #a05827e6
 @dataclass(frozen=True)
@@ -59,6 +60,32 @@ def left_pad(
         attention_mask[row, width - len(ids):] = 1
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+
+# %% ../nbs/04_activations.ipynb #3477b1df
+def _active_prompt_learning(model):
+    "The active PEFT prompt-learning config of `model` (prompt, prefix, p-tuning), or None (other adapters, adapter off)."
+    config = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
+    if not getattr(config, "is_prompt_learning", False) or getattr(model, "_adapters_disabled", False): return None
+    return config
+
+def input_virtual_tokens(model) -> int:
+    "How many virtual tokens PEFT puts in front of `model`'s input: prompt tuning's (and p-tuning's), else 0."
+    config = _active_prompt_learning(model)
+    return 0 if config is None or config.peft_type.value in ("PREFIX_TUNING", "CARTRIDGE") else config.num_virtual_tokens
+
+def pad_batch(
+    model,  # the model the batch is for: a PEFT prompt-tuning model is padded on the right, any other on the left
+    sequences: list[list[int]],  # token ids per row
+    pad_id: int,  # the tokenizer's pad token id
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:  # the batch, and each row's last column in the model's output [batch]
+    "A batch in which `model` reads every row as it would read it alone, and the column of each row's last token."
+    virtual = input_virtual_tokens(model)
+    if not virtual:  # prefix tuning's virtual tokens are in the cache: left padding is right for it too
+        batch = left_pad(sequences, pad_id)
+        return batch, torch.full((len(sequences),), batch["input_ids"].shape[1] - 1)
+    flipped = left_pad([list(s)[::-1] for s in sequences], pad_id)  # right padding is left padding of the reversed rows
+    batch = {k: flipped[k].flip(1) for k in ("input_ids", "attention_mask")}  # no position_ids: PEFT would drop them
+    return batch, torch.tensor([virtual + len(s) - 1 for s in sequences])
 
 # %% ../nbs/04_activations.ipynb #6462d44c
 def response_positions(
@@ -118,9 +145,8 @@ def _ends(tokens: list[int], tokenizer, eos: set[int], stop_strings: tuple[str, 
     return bool(stop_strings) and any(s in tokenizer.decode(tokens[-tail:]) for s in stop_strings)
 
 def _prompt_learning(model) -> bool:
-    "Whether `model` is a PEFT model whose active adapter is prompt or prefix tuning."
-    config = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
-    return bool(getattr(config, "is_prompt_learning", False))
+    "Whether `model` is a PEFT model whose active adapter is prompt or prefix tuning, switched on."
+    return _active_prompt_learning(model) is not None
 
 @torch.no_grad()
 def greedy_generate(
@@ -137,10 +163,14 @@ def greedy_generate(
     device = next(model.parameters()).device
     if _prompt_learning(model):  # PEFT prepends virtual tokens on every call: only its own `generate` handles that
         if capture: raise ValueError("capture=True is for the teacher, the model without adapter; disable the adapter")
-        enc = {k: v.to(device) for k, v in left_pad(prompt_ids, tokenizer.pad_token_id).items() if k != "position_ids"}
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, stop_strings=list(stop_strings) or None,
-                             tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
-        return Generated([trim_response(t, tokenizer, stop_strings) for t in out[:, enc["input_ids"].shape[1]:].tolist()])
+        responses = []
+        for ids in prompt_ids:  # one row at a time: batched, the virtual tokens would sit before the padding (`pad_batch`)
+            ids = torch.tensor([ids], device=device)
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 do_sample=False, stop_strings=list(stop_strings) or None, tokenizer=tokenizer,
+                                 pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
+            responses.append(trim_response(out[0, ids.shape[1]:].tolist(), tokenizer, stop_strings))
+        return Generated(responses)
     batch = {k: v.to(device) for k, v in left_pad(prompt_ids, tokenizer.pad_token_id).items()}
     ids, mask, positions = batch["input_ids"], batch["attention_mask"], batch["position_ids"]
     config_eos = model.generation_config.eos_token_id

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .activations import greedy_generate, left_pad
+from .activations import greedy_generate, input_virtual_tokens, pad_batch
 from .data import build_icl_prompt
 from .losses import sft_loss
 from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, top_k_confidence
@@ -60,9 +60,10 @@ def score_next_token(
     for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
         rows = order[start:start + batch_size]
         encoded = tokenizer([prompts[i] for i in rows])["input_ids"]
-        batch = {k: v.to(device) for k, v in left_pad(encoded, tokenizer.pad_token_id).items()}
-        last = torch.tensor([batch["input_ids"].shape[1] - 1], device=device)  # an index, not `1`: see above
-        logits = model(**batch, logits_to_keep=last, use_cache=False).logits[:, -1].float()  # [batch, vocab]; no KV cache
+        batch, last = pad_batch(model, encoded, tokenizer.pad_token_id)  # left-padded; right-padded under prompt tuning
+        keep, column = last.unique(return_inverse=True)  # by index, not `1` (see above); one column when left-padded
+        logits = model(**{k: v.to(device) for k, v in batch.items()}, logits_to_keep=keep.to(device), use_cache=False).logits
+        logits = logits[torch.arange(len(rows), device=device), column.to(device)].float()  # [batch, vocab]; no KV cache
         probs = logits.softmax(-1)
         values, indices = probs.topk(top_k, dim=-1)
         topk_ids[rows], topk_probs[rows] = indices.cpu().numpy(), values.cpu().numpy()
@@ -259,13 +260,15 @@ def answer_nll(
     "Mean over rows of the per-token cross-entropy of the gold answer (EOS included) after the prompt alone."
     items, collate = build_items(tokenizer, queries, multi_token=True), IA2Collator(tokenizer.pad_token_id)
     device, total = next(model.parameters()).device, 0.0
+    virtual = input_virtual_tokens(model)  # prompt tuning: its tokens come first, so one row at a time (see `pad_batch`)
+    batch_size = 1 if virtual else batch_size
     for start in range(0, len(items), batch_size):
         batch = {k: v.to(device) for k, v in collate(items[start:start + batch_size]).items()}
         width = batch["input_ids"].shape[1]
         keep = width - int(batch["response_positions"][batch["response_mask"].bool()].min())  # rows end together (left padding)
-        last = torch.arange(width - keep, width, device=device)  # positions by index: PEFT's frozen head stays fast in bf16
+        last = torch.arange(width - keep, width, device=device) + virtual  # by index: PEFT's frozen head stays fast in bf16
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       position_ids=batch["position_ids"], logits_to_keep=last).logits
+                       position_ids=None if virtual else batch["position_ids"], logits_to_keep=last).logits
         positions = (batch["response_positions"] - (width - keep)).clamp(min=0)
         picked = logits.gather(1, positions.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
         total += sft_loss(picked, batch["target_ids"]).item() * len(positions)

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'umask_mode', 'GGUFPart', 'BuiltinModel',
            'assemble_gguf', 'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint',
-           'adapters_disabled', 'adapters_in_model_dtype', 'prepare_builtin_model', 'cached_model_problem',
-           'default_dtype', 'load_model']
+           'adapters_disabled', 'carried_adapter', 'adapters_in_model_dtype', 'prepare_builtin_model',
+           'cached_model_problem', 'default_dtype', 'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -360,24 +360,71 @@ def _adapter_tensor(name: str,  # a parameter's name in a PEFT-wrapped model
     "Whether `name` is an adapter's own tensor (`lora_A.default.weight`, `prompt_encoder.default...`), not a base weight."
     return any(f'.{a}.' in name or name.endswith(f'.{a}') for a in adapters)
 
-def base_weights_fingerprint(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
+def _tuner_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    "The PEFT layers inside `model` (LoRA, IA3, ... layers, `modules_to_save` copies), put in by a `PeftModel` or injected."
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import AuxiliaryTrainingWrapper
+    return [m for m in model.modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
+
+def base_weights_fingerprint(model: torch.nn.Module,  # a causal LM, bare, PEFT-wrapped or with injected PEFT layers
                             ) -> str:  # sha256 hex digest
-    "`weights_fingerprint` of the base model under any PEFT adapters: the same digest as the bare model's."
+    "`weights_fingerprint` of the base model under any PEFT adapter, wrapped or injected: the same digest as the bare model's."
     from peft import PeftModel
-    if not isinstance(model, PeftModel): return weights_fingerprint(model)
-    adapters = tuple(model.peft_config)
-    return _fingerprint((name.replace('.base_layer', ''), p) for name, p in model.get_base_model().named_parameters()
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    layers = _tuner_layers(base)
+    if not layers: return weights_fingerprint(base)
+    adapters = (*getattr(model, 'peft_config', {}),
+                *{a for m in layers if hasattr(m, '_get_available_adapters') for a in m._get_available_adapters()})
+    return _fingerprint((name.replace('.base_layer', ''), p) for name, p in base.named_parameters()
                         if not _adapter_tensor(name, adapters))
 
+# %% ../nbs/02_models.ipynb #a1d0a0e1
 @contextmanager
-def adapters_disabled(model: torch.nn.Module,  # a causal LM, bare or PEFT-wrapped
+def adapters_disabled(model: torch.nn.Module,  # a causal LM: bare, PEFT-wrapped (any adapter kind) or with injected PEFT layers
                      ):
-    "The base model: PEFT adapters switched off inside the block (`PeftModel.disable_adapter`), a bare model as it is."
+    "The base model inside the block, whatever adapter `model` carries, wrapped (`PeftModel`) or injected; all as before after it."
     from peft import PeftModel
     if isinstance(model, PeftModel):
-        with model.disable_adapter(): yield model
-    else:
+        with model.disable_adapter(): yield model.get_base_model()  # no virtual tokens, tuner layers off
+        return
+    layers = [m for m in _tuner_layers(model) if not m.disable_adapters]  # those switched off already stay off
+    trainable = [(p, p.requires_grad) for m in layers for p in m.parameters()]  # the switch changes these flags
+    try:
+        for layer in layers: layer.enable_adapters(False)
         yield model
+    finally:
+        for layer in layers: layer.enable_adapters(True)
+        for p, flag in trainable: p.requires_grad_(flag)
+
+# %% ../nbs/02_models.ipynb #9a9ba6b1
+def carried_adapter(model: torch.nn.Module,  # a causal LM: bare, PEFT-wrapped, or with an adapter injected by peft
+                   ):  # a `peft.PeftModel`, or None when `model` has no adapter
+    "The `PeftModel` that trains the adapter `model` already carries: `model` itself, or its injected adapter wrapped with the caller's weights."
+    import dataclasses, warnings
+    from peft import PeftModel, get_peft_model
+    if isinstance(model, PeftModel): return model
+    if not _tuner_layers(model): return None
+    configs = dict(getattr(model, 'peft_config', None) or {})
+    if len(configs) != 1:
+        what = f"{len(configs)} injected adapters ({', '.join(configs)})" if configs else "PEFT layers but no `peft_config`"
+        raise ValueError(f"the model carries {what}; ia2 trains one adapter: pass a `peft.PeftModel` (get_peft_model) "
+                         "holding the adapter to train, or merge the others into the base weights first (merge_and_unload)")
+    (name, config), = configs.items()
+    saved = {n: p.detach().clone() for n, p in model.named_parameters() if _adapter_tensor(n, (name,))}
+    config = dataclasses.replace(config, task_type=config.task_type or 'CAUSAL_LM', inference_mode=False)
+    del model.peft_config  # else peft would add the config as a second adapter of the same name
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*(modify a model with PEFT for a second time|is_gradient_checkpointing)')
+            wrapped = get_peft_model(model, config, adapter_name=name)
+    except BaseException:
+        model.peft_config = configs
+        raise
+    with torch.no_grad():
+        for n, p in wrapped.get_base_model().named_parameters():
+            if n in saved: p.copy_(saved.pop(n))  # the caller's values (in the adapter's dtype, float32 on a bf16 model)
+    if saved: raise RuntimeError(f"peft did not re-create the injected adapter tensors {sorted(saved)[:3]}; please report this")
+    return wrapped
 
 # %% ../nbs/02_models.ipynb #a7c41e02
 @contextmanager
