@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from .hooks import capture_attention_outputs, find_attention_blocks
-from .models import umask_mode
+from .io import atomic_path, umask_mode, write_text_atomic
 
 # %% auto #0
 __all__ = ['TeacherConfig', 'left_pad', 'input_virtual_tokens', 'pad_batch', 'response_positions', 'trim_response',
@@ -299,15 +299,8 @@ def _save_part(records: list[TeacherRecord], path: Path):
     for i, r in enumerate(records):
         tensors[f"{i}.response_ids"], tensors[f"{i}.activations"], tensors[f"{i}.probs"] = r.response_ids, r.activations, r.probs
         if r.topk_ids is not None: tensors[f"{i}.topk_ids"] = r.topk_ids
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"records": str(len(records)), "sha256": _part_checksum(tensors)})
-        os.chmod(tmp, umask_mode())  # mkstemp makes it private; others sharing the store must read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # others sharing the store read it: the umask's mode, and never half a file
+        save_file(tensors, str(tmp), metadata={"records": str(len(records)), "sha256": _part_checksum(tensors)})
 
 def read_part(path: Path) -> list[TeacherRecord]:
     "The records of one part file, checked against the sha256 in its metadata; a `StoreError` naming the file if it fails."
@@ -355,9 +348,5 @@ def collect_teacher(
         _save_part(records[start], part)
     manifest = folder / "manifest.json"
     if not manifest.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, f, indent=2)
-        os.chmod(tmp, umask_mode())
-        os.replace(tmp, manifest)
+        write_text_atomic(json.dumps({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, indent=2), manifest)
     return [r for start in starts for r in records[start]]

@@ -27,7 +27,7 @@ from .data import RunSplit, build_icl_prompt, eval_demonstrations, load_task, sp
 from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
 from .methods import BASELINES, METHOD_LABELS, METHODS, method_id, needs_teacher
 from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
-from .models import adapters_disabled, base_weights_fingerprint, cache_dir
+from .models import adapters_disabled, base_weights_fingerprint, cache_dir, carried_adapter
 from .tasks import Example, Task, check_label_tokenization, get_task
 from .trainers import (AdapterSettings, IA2Config, add_adapter, build_items, hide_checkpointing_deprecation,
                           ia2_config_fields, load_completed_phases, train_method, training_files)
@@ -363,7 +363,6 @@ def train(
     **unknown,  # refused, with the nearest valid keyword
 ) -> TrainResult:
     "Train an adapter on your rows with any method; the teacher runs on the base model, whatever adapter `model` has."
-    from peft import PeftModel
     valid = ["method", "adapter", "args", "learning_rate", "run", "output_dir", "store", "icl_gap", "progress"]
     if unknown: raise unknown_keywords("ia2.train", unknown, valid)
     task, method = get_task(task), method_id(method)
@@ -385,7 +384,7 @@ def train(
                                       config.max_new_tokens)
             demos = training_demonstrations(split.train, seed) + dev_demonstrations(split.train, split.dev, seed)
             records = teacher_records(model, tokenizer, task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
-        peft_model = model if isinstance(model, PeftModel) else make_adapter(model, adapter, seed=seed)
+        peft_model = carried_adapter(model) or make_adapter(model, adapter, seed=seed)  # the user's adapter, wrapped or injected, is trained as it is
         summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records), config,
                                 folder, progress=progress, desc=f"train {progress_label(method, task)}")
     finally:

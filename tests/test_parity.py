@@ -46,7 +46,7 @@ def test_train_on_a_prompt_learning_model_uses_the_base_model_as_teacher(config,
     # and every method that needs the teacher trains (it raised ValueError: "capture=True is for the teacher ...")
     base = base_weights_fingerprint(model)
     result = train(model, tokenizer, TASK, rows(4), rows(6)[4:], method="ia2", output_dir=tmp_path / "run",
-                   store=tmp_path / "store", progress=False, max_epochs=1)
+                   store=tmp_path / "store", progress=False, args={"num_train_epochs": 1})
     assert result.model is model and base_weights_fingerprint(model) == base == weights_fingerprint(bare)
 
 
@@ -64,16 +64,13 @@ def test_teacher_of_an_injected_lora_is_the_base_model(tmp_path):
     assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one-line change in ia2.pipeline.train: "
-                   "`peft_model = carried_adapter(model) or make_adapter(model, adapter, seed=config.run)`; "
-                   "remove this mark when it is in")
 def test_train_on_an_injected_lora_trains_that_adapter_from_the_callers_weights(tmp_path):
     model, tokenizer = injected_lora()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     adapter = [n for n in before if "lora_" in n]
     largest_b = max(before[n].abs().max().item() for n in adapter if "lora_B" in n)
     result = train(model, tokenizer, TASK, rows(4), rows(6)[4:], method="ia2", output_dir=tmp_path / "run",
-                   store=tmp_path / "store", progress=False, max_epochs=1, learning_rate=1e-4)
+                   store=tmp_path / "store", progress=False, args={"num_train_epochs": 1}, learning_rate=1e-4)
     after = {n.removeprefix("base_model.model."): p for n, p in result.model.named_parameters()}
     assert after.keys() == before.keys()  # the injected adapter was trained, no second one added
     assert all(torch.equal(after[n], before[n]) for n in before if n not in adapter), "a base weight changed"
