@@ -22,8 +22,8 @@ from .trainers import METHOD_LABELS, method_id
 __all__ = ['ALTERNATIVES', 'GAP_METRICS', 'RELIABLE_RUNS', 'TESTS', 'PAIRINGS', 'GAP_NAMES', 'COLLAPSE_THRESHOLD',
            'selected_cells', 'source_eval', 'source_eval_labels', 'paired_t_test', 'paired_t_mde', 'pairs_needed',
            'bloom_mde', 'bootstrap_gap', 't_interval', 'run_rows', 'add_strict_accuracy', 'headline_gaps',
-           'paired_tests', 'gaps_table', 'tests_table', 'majority_share', 'prediction_share', 'collapse_frame',
-           'collapse_table']
+           'paired_tests', 'gaps_table', 'tests_table', 'majority_share', 'prediction_share', 'training_balance',
+           'collapse_frame', 'collapse_table']
 
 # %% ../nbs/11a_stats.ipynb #e8f2f48a
 def selected_cells(
@@ -390,11 +390,20 @@ def prediction_share(
     "The share of rows given the most common prediction."
     return float(np.bincount(np.asarray(prediction, dtype=np.int64)).max() / len(prediction))
 
+def training_balance(
+    record: dict,  # a cell record
+) -> str | None:  # e.g. '3:1' (label 0 : label 1); None when the record stores no training labels
+    "The class balance of the run's N training rows: how many carry each label, in label order (None for a baseline, which trains on nothing)."
+    if method_id(record["cell"]["method"]) in BASELINES: return None  # ICL's demonstrations come from the rest of the pool
+    labels = record.get("provenance", {}).get("train", {}).get("label")
+    if not labels or any(label is None for label in labels): return None  # older records, multi-token tasks
+    return ":".join(str(k) for k in np.bincount(labels, minlength=len(get_task(record["cell"]["task"]).label_words)))
+
 def collapse_frame(
     records: list[dict],  # grid records
     threshold: float = COLLAPSE_THRESHOLD,  # a run has collapsed when at least this share of rows gets one prediction
-) -> pd.DataFrame:  # cell_id, eval_task, majority_low, majority_high, collapsed, maybe_collapsed, exact
-    "Per (cell, single-token evaluation task): the share of rows given the majority prediction, and the collapse flag."
+) -> pd.DataFrame:  # cell_id, eval_task, majority_low, majority_high, collapsed, maybe_collapsed, exact, train_balance
+    "Per (cell, single-token evaluation task): the share of rows given the majority prediction, the collapse flag and the training set's balance."
     rows = []
     for record in records:
         method = method_id(record["cell"]["method"])  # records name methods by id ('ia2-sft') or, older ones, by label
@@ -408,18 +417,21 @@ def collapse_frame(
                 set_only = round(len(p["label"]) * (result["label_set_accuracy"] - result["accuracy"]))
                 low, high = majority_share(p["label"], p["correct"], len(get_task(p["eval_task"]).label_words), set_only)
             rows.append({"cell_id": record["id"], "eval_task": p["eval_task"], "majority_low": low, "majority_high": high,
-                         "collapsed": low >= threshold, "maybe_collapsed": high >= threshold, "exact": low == high})
-    return pd.DataFrame(rows, columns=["cell_id", "eval_task", "majority_low", "majority_high", "collapsed", "maybe_collapsed", "exact"])
+                         "collapsed": low >= threshold, "maybe_collapsed": high >= threshold, "exact": low == high,
+                         "train_balance": training_balance(record)})
+    return pd.DataFrame(rows, columns=["cell_id", "eval_task", "majority_low", "majority_high", "collapsed", "maybe_collapsed", "exact",
+                                       "train_balance"])
 
 def collapse_table(
     frame: pd.DataFrame,  # `records_frame` output merged with `collapse_frame` on (cell_id, eval_task)
     by: str = "dev",  # learning-rate selection
 ) -> pd.DataFrame:  # rows (N, Source→Eval), columns: methods
-    "Per method: 'collapsed runs/runs (each run's majority share, %)'; N = 0 is the base model."
+    "Per method: 'collapsed runs/runs (each run's majority share, % [its training balance])'; N = 0 is the base model."
     kept = selected_cells(frame, by).dropna(subset=["majority_low"]).sort_values("run")
     def text(g: pd.DataFrame) -> str:
-        shares = ", ".join(f"{100 * lo:.1f}" if lo == hi else f"{100 * lo:.1f}–{100 * hi:.1f}"
-                           for lo, hi in zip(g.majority_low, g.majority_high))
+        balance = g.train_balance if "train_balance" in g else pd.Series(None, index=g.index, dtype=object)
+        shares = ", ".join((f"{100 * lo:.1f}" if lo == hi else f"{100 * lo:.1f}–{100 * hi:.1f}") + ("" if pd.isna(b) else f" [{b}]")
+                           for lo, hi, b in zip(g.majority_low, g.majority_high, balance))
         low, high = int(g.collapsed.sum()), int(g.maybe_collapsed.sum())
         return f"{low if low == high else f'{low}–{high}'}/{len(g)} ({shares})"
     kept = kept.assign(source_eval=source_eval_labels(kept),

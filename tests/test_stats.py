@@ -12,7 +12,7 @@ from scipy import stats
 
 from ia2.records import read_records, records_frame
 from ia2.stats import (add_strict_accuracy, bootstrap_gap, collapse_frame, headline_gaps, paired_t_mde, paired_tests, run_rows,
-                       selected_cells, t_interval)
+                       selected_cells, t_interval, training_balance)
 from ia2.trainers import method_id
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -135,3 +135,14 @@ def test_stats_sits_below_figures():
     "Importing ia2.stats must not import ia2.figures (the layering: records < stats < figures)."
     code = "import sys, ia2.stats; assert 'ia2.figures' not in sys.modules, 'ia2.stats imported ia2.figures'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+def test_every_trained_single_token_run_records_its_training_balance(grid):
+    "Training labels in provenance (tools/add_train_labels.py for older records): N of them, and the IA2 runs' balance."
+    records, _ = grid
+    records = records + read_records(RESULTS / "qwen-cpu-lora")
+    trained = [r for r in records if r["cell"]["n"] > 0 and method_id(r["cell"]["method"]) not in ("ICL", "base")]
+    assert trained and all(len(r["provenance"]["train"]["label"]) == r["cell"]["n"] for r in trained)
+    balance = {(r["cell"]["n"], r["cell"]["run"]): training_balance(r) for r in trained if r["cell"]["task"] == "sst2"}
+    assert balance[(4, 0)] == "2:2" and balance[(4, 1)] == balance[(4, 2)] == "1:3"  # runs 1-2: 3 positive rows to 1 negative
+    flags = collapse_frame(records)
+    assert flags.train_balance.notna().sum() > 0 and set(flags.train_balance.dropna()) <= {"2:2", "1:3", "7:9", "8:8"}
