@@ -10,8 +10,8 @@ import re
 import numpy as np
 
 # %% auto #0
-__all__ = ['parse_gsm8k', 'last_boxed', 'normalize_math', 'normalize_text', 'gsm8k_checker', 'boxed_checker',
-           'final_text_checker', 'normalize_check']
+__all__ = ['GRADINGS', 'ANSWER_MARKERS', 'parse_gsm8k', 'last_boxed', 'normalize_math', 'normalize_text', 'gsm8k_checker',
+           'boxed_checker', 'final_text_checker', 'normalize_check', 'strict_correct']
 
 # %% ../nbs/00a_answers.ipynb #048478c2
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -101,11 +101,28 @@ def normalize_check(
     response: str,  # the response it checked
     task_name: str = "task",  # for the error message
 ) -> dict:
-    "The `{'correct', 'parsed', 'fallback'}` record of one checked response."
+    "The `{'correct', 'strict', 'parsed', 'fallback'}` record of one checked response (strict: correct without a fallback)."
     if isinstance(result, (bool, np.bool_)):
-        return {"correct": bool(result), "parsed": response, "fallback": False}
+        return {"correct": bool(result), "strict": bool(result), "parsed": response, "fallback": False}
     if isinstance(result, dict) and "correct" in result:
-        return {"correct": bool(result["correct"]), "parsed": result.get("parsed", response),
-                "fallback": bool(result.get("fallback", False))}
+        correct, fallback = bool(result["correct"]), bool(result.get("fallback", False))
+        return {"correct": correct, "strict": correct and not fallback, "parsed": result.get("parsed", response),
+                "fallback": fallback}
     raise TypeError(f"{task_name}: the answer checker returned {result!r}; it must return a bool or a dict with a "
                     "'correct' key (and optionally 'parsed' and 'fallback')")
+
+# %% ../nbs/00a_answers.ipynb #de21070d
+GRADINGS = {"strict": "the answer after the task's marker ('####', '\\boxed{}') only",
+            "lenient": "the answer after the marker, else the checker's fallback (GSM8K: the last number)"}
+ANSWER_MARKERS = {gsm8k_checker: "####", boxed_checker: "\\boxed{", final_text_checker: "####"}  # checker -> where its answer stands
+
+def strict_correct(
+    checker,  # the task's answer checker, one of `ANSWER_MARKERS`
+    response: str,  # the model's generated text
+    correct: bool,  # the checker's (lenient) verdict on it
+) -> bool:
+    "The strict verdict: `correct`, and the response states its answer after the checker's marker."
+    if checker not in ANSWER_MARKERS:
+        raise ValueError(f"no answer marker is known for checker {getattr(checker, '__name__', checker)!r}; strict grading of "
+                         f"stored responses knows {[c.__name__ for c in ANSWER_MARKERS]}; store 'strict' when evaluating instead")
+    return bool(correct) and ANSWER_MARKERS[checker] in response

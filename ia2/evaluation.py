@@ -20,7 +20,8 @@ from .metrics import label_set_probs, nll, single_token_metrics, top1_correct, t
 from .models import adapters_in_model_dtype
 from .answers import last_boxed, normalize_math, normalize_text, parse_gsm8k  # re-exported: their old home
 from .tasks import Example, Task, check_label_tokenization
-from .trainers import METHOD_LABELS, IA2Collator, build_items
+from .methods import METHOD_LABELS
+from .trainers import IA2Collator, build_items
 
 # %% auto #0
 __all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token',
@@ -123,7 +124,7 @@ def check_answer(
     response: str,  # the model's generated text
     gold: str,  # the task's answer text (a full gold solution)
 ) -> dict:
-    "Whether `response` states the gold answer: {'correct', 'parsed', 'fallback'} (parsed is None if unparsable)."
+    "Whether `response` states the gold answer, graded lenient and strict (`ia2.answers.GRADINGS`): {'correct', 'strict', 'parsed', 'fallback'} (parsed is None if unparsable)."
     return task.check_answer(response, gold)
 
 # %% ../nbs/08_evaluation.ipynb #2b0b2c38
@@ -166,16 +167,16 @@ def evaluate_multi_token(
     progress: bool = True,  # show a progress bar
     desc: str = "generating",  # the progress bar's label, e.g. "ICL · GSM8K · 1 demo"
 ) -> dict:
-    "Accuracy, unparsable fraction, fallback rate and throughput of greedy generation on a multi-token task."
+    "Accuracy (lenient) and strict accuracy, unparsable fraction, fallback rate and throughput of greedy generation on a multi-token task."
     if not task.multi_token: raise ValueError(f"task {task.name!r} is single-token; use evaluate_single_token")
     prompts = query_prompts(queries, demonstrations)
     responses, speed = generate_responses(model, tokenizer, prompts, max_new_tokens or task.max_new_tokens,
                                           batch_size=batch_size, progress=progress, desc=desc)
     checks = [check_answer(task, r, q.answer) for r, q in zip(responses, queries)]
-    return {"accuracy": float(np.mean([c["correct"] for c in checks])),
+    return {"accuracy": float(np.mean([c["correct"] for c in checks])), "strict_accuracy": float(np.mean([c["strict"] for c in checks])),
             "no_answer": float(np.mean([c["parsed"] is None for c in checks])),
             "fallback": float(np.mean([c["fallback"] for c in checks])), "n": len(queries), **speed,
-            "responses": responses, "correct": [bool(c["correct"]) for c in checks]}
+            "responses": responses, "correct": [bool(c["correct"]) for c in checks], "strict": [bool(c["strict"]) for c in checks]}
 
 # %% ../nbs/08_evaluation.ipynb #8d97a45f
 def progress_label(
@@ -214,10 +215,10 @@ def evaluate_method(
             if task.multi_token:
                 result = evaluate_multi_token(model, tokenizer, task, queries, demos, batch_size, max_new_tokens, progress, desc)
                 rows.append({"method": method, "eval_task": name, "ood": name != source,
-                             **{k: result[k] for k in ("accuracy", "no_answer", "fallback", "tokens_per_second")},
+                             **{k: result[k] for k in ("accuracy", "strict_accuracy", "no_answer", "fallback", "tokens_per_second")},
                              "eval_rows": len(queries), "eval_seconds": round(time.perf_counter() - start, 1)})
                 predictions.append({"method": method, "eval_task": name, "response": result["responses"],
-                                    "correct": [int(c) for c in result["correct"]]})
+                                    "correct": [int(c) for c in result["correct"]], "strict": [int(c) for c in result["strict"]]})
                 continue
             scores, label_ids, labels = predict_single_token(model, tokenizer, task, queries, demos,
                                                              batch_size=batch_size, progress=progress, desc=desc)

@@ -12,30 +12,23 @@ import numpy as np
 import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
-from .config import BASELINES
-from .records import GROUP_COLUMNS, METHOD_ORDER, adapter_label, select_learning_rates, write_text_atomic
+from .io import write_text_atomic
+from .methods import BASELINES, METHOD_LABELS, method_id
+from .records import METHOD_ORDER, adapter_label
 from .shipped import shipped_file, shipped_grids
+from .stats import selected_cells, source_eval, source_eval_labels  # documented here too; they live in ia2.stats
 from .tasks import get_task
-from .trainers import METHOD_LABELS, method_id
+
+_all_ = ["selected_cells", "source_eval", "source_eval_labels"]  # `from ia2.figures import *` keeps them
 
 # %% auto #0
-__all__ = ['METRICS', 'COLLAPSE_NOTE', 'selected_cells', 'summary_table', 'source_eval', 'source_eval_labels', 'mean_std',
-           'collapse_mark', 'format_table', 'provenance', 'paper_results', 'compare_with_paper', 'unfinished_note',
-           'no_records_note', 'write_table', 'plot_vs_n', 'pooled_predictions', 'mean_similarity']
+__all__ = ['METRICS', 'COLLAPSE_NOTE', 'summary_table', 'mean_std', 'collapse_mark', 'format_table', 'provenance',
+           'paper_results', 'compare_with_paper', 'unfinished_note', 'no_records_note', 'write_table', 'plot_vs_n',
+           'pooled_predictions', 'mean_similarity', 'selected_cells', 'source_eval', 'source_eval_labels']
 
 # %% ../nbs/11_figures.ipynb #7a85c875
 METRICS = ["accuracy", "ece", "label_set_accuracy", "label_set_ece", "brier", "nll",  # single-token tasks
-           "no_answer", "fallback"]  # multi-token tasks: unparsable responses, answers taken from the last number
-
-def selected_cells(
-    frame: pd.DataFrame,  # `ia2.records.records_frame` output
-    by: str = "dev",  # learning-rate selection: "dev" or "paper"
-) -> pd.DataFrame:
-    "The rows of the baselines and of the trained cells at each group's selected learning rate."
-    chosen = select_learning_rates(frame, by)[GROUP_COLUMNS + ["learning_rate"]]
-    trained = frame[frame.learning_rate.notna()]
-    trained = trained.merge(chosen, on=GROUP_COLUMNS + ["learning_rate"]) if len(chosen) else trained.iloc[:0]
-    return pd.concat([frame[frame.learning_rate.isna()], trained], ignore_index=True)
+           "strict_accuracy", "no_answer", "fallback"]  # multi-token: strict grading (`ia2.answers.GRADINGS`), unparsable responses, answers taken from the last number
 
 def summary_table(
     frame: pd.DataFrame,  # `ia2.records.records_frame` output
@@ -60,16 +53,6 @@ def summary_table(
     out["learning_rates_tried"] = [tried.get(key, "") for key in zip(out.model, out.task, out.n, out.method, out.adapter)]
     out["method_rank"] = out.method.map({m: i for i, m in enumerate(METHOD_ORDER)})
     return out.sort_values(["model", "task", "n", "eval_task", "method_rank"]).drop(columns="method_rank").reset_index(drop=True)
-
-def source_eval(task: str, eval_task: str, ood: bool) -> str:
-    "The paper's row label, e.g. 'SST2→FinS*' (* = out of distribution)."
-    return f"{get_task(task).title}→{get_task(eval_task).title}{'*' if ood else ''}"
-
-def source_eval_labels(
-    frame: pd.DataFrame,  # rows with task, eval_task and ood columns (a summary, a records frame, gaps)
-) -> list[str]:
-    "The paper's row label (`source_eval`) of every row of `frame`."
-    return [source_eval(*k) for k in zip(frame.task, frame.eval_task, frame.ood)]
 
 def mean_std(mean: float, std: float, metric: str) -> str:
     "'85.4 (0.4)' for accuracies (in %), '0.13 (0.01)' for the rest, as the paper prints them."

@@ -79,9 +79,9 @@ class CellData:
     note: str = ""  # how the pool departs from the paper's ('' when it does not)
 
     def provenance(self) -> dict:
-        "Row indices and content hashes of the train, dev and evaluation rows, and the seeds (all the run index)."
+        "Row indices and content hashes of the train, dev and evaluation rows, the training rows' labels (their class balance), and the seeds (all the run index)."
         run = self.split.run
-        return {"train": _ids(self.split.train), "dev": _ids(self.split.dev),
+        return {"train": {**_ids(self.split.train), "label": [r.label for r in self.split.train]}, "dev": _ids(self.split.dev),
                 "eval": {name: _ids(rows) for name, (_, rows) in self.eval_sets.items()},
                 "seeds": {"split": run, "train_demonstrations": run, "eval_demonstrations": run, "adapter": run,
                           "training": run}, "pool_note": self.note}

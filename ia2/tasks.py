@@ -124,7 +124,7 @@ class Task:
         return self.template.rsplit("\n", 1)[-1]
 
     def check_answer(self, response: str, gold: str) -> dict:
-        "Whether a generated `response` states the `gold` answer: {'correct', 'parsed', 'fallback'}."
+        "Whether a generated `response` states the `gold` answer: {'correct', 'strict', 'parsed', 'fallback'}."
         if not self.multi_token:
             raise ValueError(f"{self.name} is single-token: it is scored on label words, not by an answer checker")
         return normalize_check(self.answer_checker(response, gold), response, self.name)
