@@ -53,11 +53,20 @@ check-export: install
 check-paths: install
 	$(BIN)/python tools/check_paths.py
 
-# The documentation site in _docs/ (not committed): every notebook of nbs/ with its outputs, README as the home page,
-# an API reference from show_doc, MathJax bundled (tools/build_docs.py stages _proc/docs/, mkdocs.yml builds it).
-docs: install
-	$(BIN)/python tools/build_docs.py
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
+# The executed paper notebooks the docs site shows (their tables and figures), remade when a notebook changes;
+# their own tables and figures go to runs/paper_figures, not over the committed ones.
+PAPER_EXECUTED := $(patsubst nbs/paper/%,runs/paper_notebooks/%,$(PAPER_NOTEBOOKS))
+runs/paper_notebooks/%.ipynb: nbs/paper/%.ipynb | install
+	@mkdir -p runs/paper_notebooks runs/paper_figures
+	nice -n 10 $(BIN)/papermill --cwd nbs/paper -k python3 --log-level WARNING $< $@ -p out $(CURDIR)/runs/paper_figures
+
+# The documentation site in _docs/ (not committed): every notebook of nbs/ with its outputs (the paper notebooks as
+# papermill executed them), the pages of nbs/*.md, README as the home page, an API reference from show_doc, MathJax
+# and search bundled (tools/build_docs.py stages _proc/docs/, mkdocs.yml builds it). Executes nothing but papermill.
+docs: install $(PAPER_EXECUTED)
+	nice -n 10 $(BIN)/python tools/build_docs.py
+	NO_MKDOCS_2_WARNING=1 nice -n 10 $(BIN)/mkdocs build --quiet
 
 # Opens every page of the built site in headless Chromium with no network: links, tracebacks, rendered math;
 # screenshots in _docs/screenshots/ (tools/check_docs.py).
@@ -88,7 +97,6 @@ bench: $(if $(wildcard $(BIN)/python),,install)
 	$(BIN)/python benchmarks/run.py --profile quick $(BENCH_ARGS)
 
 # Every table and figure of paper_figures/ from the committed grid records (no training), through papermill.
-PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
 PAPER_OUT ?= paper_figures
 paper-quick: install
 	@mkdir -p runs/paper_notebooks
