@@ -26,6 +26,9 @@ MATHJAX = 'mathjax@3.2.2'  # the npm package whose es5 build is bundled
 MATHJAX_SHA256 = '1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09'
 IFRAME_WORKER = 'iframe-worker@1.0.4'  # search from file://: a web worker shim
 IFRAME_WORKER_SHA256 = 'e8c5d12d87829c503afba01d67772ea9f4aba5b7ae57a0c98e1917711030efbb'
+# show_doc's "[source](<git_url>/blob/<branch>/ia2/x.py#L<line>)" links: settings.ini's git_url names no published
+# repository and the line is None, so they are dropped rather than left broken
+SOURCE_LINK = re.compile(r'^\[source\]\(\S+\)\{[^}]*\}\n', re.M)
 DIRECTIVE = re.compile(r'^\s*#\s*\|')
 EXECUTED = ROOT/'runs'/'paper_notebooks'  # where `make paper-quick` writes the executed paper notebooks
 TRAINER_LOG = re.compile(r"^\{'(loss|eval_loss|train_runtime|train_loss|grad_norm|epoch)'")  # Trainer.log's printed dicts
@@ -42,6 +45,8 @@ def stage_notebook(src: Path, dst: Path):
     cells = []
     for cell in nb['cells']:
         source = ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+        if 'injected-parameters' in cell.get('metadata', {}).get('tags', []):
+            continue  # papermill's record of the command line (machine paths), not part of the notebook
         if cell['cell_type'] == 'code':
             directives = _directives(source)
             if any(d.split()[0] in ('hide', 'default_exp') for d in directives if d):
@@ -124,7 +129,8 @@ def stage_reference(dst: Path) -> list[str]:
             if inspect.isclass(obj):
                 parts += [show_doc(getattr(obj, m), name=f'{item}.{m}', title_level=4)._repr_markdown_()
                           for m in _public_methods(obj)]
-        (dst/f'{name}.md').write_text('\n\n'.join(parts) + '\n', encoding='utf-8')
+        text = SOURCE_LINK.sub('', '\n\n'.join(parts) + '\n')
+        (dst/f'{name}.md').write_text(text, encoding='utf-8')
     return modules
 
 
