@@ -68,8 +68,9 @@ docs: install $(PAPER_EXECUTED)
 	nice -n 10 $(BIN)/python tools/build_docs.py
 	NO_MKDOCS_2_WARNING=1 nice -n 10 $(BIN)/mkdocs build --quiet
 
-# Opens every page of the built site in headless Chromium with no network: links, tracebacks, rendered math;
-# screenshots in _docs/screenshots/ (tools/check_docs.py).
+# Opens every page of the built site from disk in headless Chromium with no network and no file-access flag: links,
+# external scripts and unchecked external links, tracebacks, rendered math, a table or figure on every paper page;
+# a screenshot of every page in _docs/screenshots/ (tools/check_docs.py).
 docs-check: docs
 	$(BIN)/python tools/check_docs.py
 
