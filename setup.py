@@ -25,8 +25,10 @@ setuptools.setup(
         'Programming Language :: Python :: 3.11',
     ],
     url=cfg['git_url'],
-    packages=setuptools.find_packages(include=['ia2', 'ia2.*']),
-    # the grids and the paper's numbers, read with importlib.resources (ia2.shipped)
+    # ia2/resources/ and its folders hold data, not modules: listed as namespace packages, so setuptools installs them
+    # as package data without warning that they are absent from `packages`
+    packages=setuptools.find_namespace_packages(include=['ia2', 'ia2.*'], exclude=['*.__pycache__']),
+    # the grids, the paper's numbers, the tiny grid's rows and tokenizer, read with importlib.resources (ia2.shipped)
     package_data={'ia2': ['resources/*', 'resources/**/*']},
     include_package_data=True,
     install_requires=cfg.get('requirements', '').split(),

@@ -19,7 +19,9 @@ models; `CellConfig`, `load_grid`, `run_grid`, `run_cell` for the paper's grids.
 
 _EXPORTS = {  # public name -> the module that defines it (imported on first use, so `import ia2` is instant)
     "CellConfig": "config", "GridSpec": "config", "load_grid": "config",
-    "examples": "data", "read_rows": "data", "split_run": "data",
+    "examples": "data", "read_rows": "data", "split_run": "data", "load_split": "data", "eval_demonstrations": "data",
+    "check_label_tokenization": "tasks", "tabulate_label_tokens": "tasks", "measure_icl_gap": "pipeline",
+    "reliability_diagram": "analysis",
     "run_grid": "experiments", "load_model": "models",
     "Evaluation": "pipeline", "TrainResult": "pipeline", "evaluate": "pipeline", "load_adapter": "pipeline",
     "prepare_items": "pipeline", "run_cell": "pipeline", "train": "pipeline",
@@ -40,12 +42,13 @@ def __dir__(): return sorted(set(globals()) | set(__all__))
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from ia2.config import CellConfig, GridSpec, load_grid
-    from ia2.data import examples, read_rows, split_run
+    from ia2.analysis import reliability_diagram
+    from ia2.data import eval_demonstrations, examples, load_split, read_rows, split_run
     from ia2.experiments import run_grid
     from ia2.methods import METHODS
     from ia2.models import load_model
-    from ia2.pipeline import Evaluation, TrainResult, evaluate, load_adapter, prepare_items, run_cell, train
-    from ia2.tasks import TASKS, Example, Task, get_task, register_task
+    from ia2.pipeline import Evaluation, TrainResult, evaluate, load_adapter, measure_icl_gap, prepare_items, run_cell, train
+    from ia2.tasks import TASKS, Example, Task, check_label_tokenization, get_task, register_task, tabulate_label_tokens
     from ia2.trainers import AdapterSettings, IA2Config, IA2Trainer
 
 # %% ../nbs/00_ia2.ipynb #dfdb1c75

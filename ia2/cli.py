@@ -22,7 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .config import CellConfig, GridError, check_value, load_grid
 from .experiments import grid_status, in_shard, parse_shard, run_grid
 from .records import METHOD_ORDER, RecordError, provenance_problems, read_record, read_records, records_frame, write_json_atomic
-from .shipped import grid_file, shipped_grids
+from .shipped import check_ready, grid_file, prepare_grid, shipped_grids
 
 logger = logging.getLogger("ia2")
 
@@ -85,6 +85,7 @@ def _quickstart(args) -> int:
     from ia2.stats import COLLAPSE_THRESHOLD, prediction_share
     start = time.perf_counter()
     config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
+    check_ready([config.model], [config.task], config.data_dir, config.ood)  # every missing piece in one error
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
     out = Path(args.out) / f"{config.model.replace('/', '--').replace(':', '-')}_{config.task}_N{config.n}_run{config.run}_lr{config.learning_rate:g}"
     with logging_redirect_tqdm([logger]):  # a warning during the run prints above the bars, not across them
@@ -131,7 +132,7 @@ def open_grid(name_or_path: str):
 
 def _run(args) -> int:
     "Run a grid's unfinished cells."
-    grid = open_grid(args.grid)
+    grid = prepare_grid(open_grid(args.grid))  # every missing model part and data file in one error
     shard = launcher_shard() if args.shard == "auto" else parse_shard(args.shard)
     counts = run_grid(grid, shard, progress=not args.quiet, max_cells=args.max_cells)
     summary = f"{counts['finished']} cells finished, {counts['failed']} failed; records in {grid.folder}"

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .shipped import shipped_tokenizer
+
 
 # %% ../nbs/02_models.ipynb #dc6d8cac
 CACHE_DIR_ENV = 'IA2_CACHE_DIR'
@@ -265,6 +269,10 @@ def _builtin_tokenizer_dir(name: str, cache: Path, gguf: Path | None = None) -> 
     dest = cache/'tokenizers'/name
     with _cache_lock(cache):
         if _cached(dest, 'tokenizer_config.json'): return dest
+        if gguf is None and (archive := shipped_tokenizer(name)) is not None:  # the same files, shipped inside ia2
+            with _atomic_dir(dest, 'tokenizer_config.json') as tmp, tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter='data')
+            return dest
         if gguf is None:
             with _builtin_gguf(_builtin(name), cache) as gguf: return _builtin_tokenizer_dir(name, cache, gguf)
         with _atomic_dir(dest, 'tokenizer_config.json') as tmp:

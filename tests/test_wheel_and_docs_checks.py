@@ -41,5 +41,25 @@ def test_a_broken_page_fails_every_check():
 
 def test_a_clean_page_passes():
     dom = ('<html><body><article><p>rendered <mjx-container>x</mjx-container></p><pre>$$ in code is fine</pre>'
-           '<a href="https://example.org/x">external</a><a href="#top">top</a><h1 id="top">t</h1></article></body></html>')
+           '<a href="https://arxiv.org/abs/2509.22621">the paper</a><a href="#top">top</a><h1 id="top">t</h1></article></body></html>')
     assert check_docs.page_errors(check_docs.SITE / "clean.html", dom, {}) == []
+
+
+@pytest.mark.parametrize("element, expected", [
+    ('<script src="https://unpkg.com/iframe-worker/shim"></script>', "loaded from outside the site"),
+    ('<link rel="stylesheet" href="https://cdn.example.org/x.css">', "loaded from outside the site"),
+    ('<a href="https://github.com/ia2/ia2/blob/main/ia2/tasks.py#LNone">source</a>', "not checked by hand"),
+    ('<a href="https://example.org/x">x</a>', "not checked by hand"),
+])
+def test_external_scripts_and_unchecked_links_fail(element, expected):
+    dom = f'<html><head>{element}</head><body><article><p>text</p>{element}</article></body></html>'
+    errors = check_docs.page_errors(check_docs.SITE / "page.html", dom, {})
+    assert any(expected in e for e in errors), errors
+
+
+def test_a_paper_page_needs_a_table_or_a_figure():
+    bare = '<html><body><article><pre>print(1)</pre></article></body></html>'
+    errors = check_docs.page_errors(check_docs.SITE / "paper" / "table1.html", bare, {})
+    assert any("no table and no figure" in e for e in errors), errors
+    shown = '<html><body><article><table><tr><td>1</td></tr></table></article></body></html>'
+    assert check_docs.page_errors(check_docs.SITE / "paper" / "table1.html", shown, {}) == []

@@ -2,11 +2,14 @@
 
 For the home page, every notebook page and every API reference page, Chromium loads the page from disk with all
 network blocked (a proxy that refuses, and a resolver that finds no host), runs its JavaScript, and dumps the DOM.
-A page fails when:
+Chromium runs without `--allow-file-access-from-files`, as an ordinary browser opening the files. A page fails when:
 - a link, image, script or stylesheet of the site points to a file that is not in `_docs/` (or to a missing anchor);
+- it loads any script or stylesheet from outside the site (a CDN), or links an external host not in
+  `EXTERNAL_HOSTS` (links checked by hand; a placeholder repository URL or a `#LNone` source link fails);
+- it is a paper page (`paper/`) that shows no table and no figure;
 - it shows a Python traceback;
 - raw TeX is left (`$$` outside code), or a page whose source has math shows no rendered MathJax.
-It also saves screenshots of the home page and of `05_losses` under `_docs/screenshots/`.
+It saves a screenshot of every page under `_docs/screenshots/` (look at them).
 Chromium is Debian's `chromium` package (`apt-get install chromium`), or the binary named by `$CHROMIUM`.
 """
 import argparse, os, shutil, subprocess, sys, tempfile
@@ -19,7 +22,7 @@ from bs4 import BeautifulSoup
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT/'_docs'
 STAGE = ROOT/'_proc'/'docs'
-SCREENSHOTS = {'index.html': 'home.png', '05_losses.html': '05_losses.png'}
+EXTERNAL_HOSTS = {'arxiv.org', 'huggingface.co', 'download.pytorch.org', 'pypi.org'}  # external links checked by hand
 TRACEBACK_MARKERS = ('Traceback (most recent call last)', 'Cell In[')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions',
@@ -27,7 +30,7 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-back
                   # no network: every http(s) request goes to a proxy that is not there, and no host name resolves
                   '--proxy-server=http://127.0.0.1:9', '--proxy-bypass-list=<-loopback>',
                   '--host-resolver-rules=MAP * ~NOTFOUND',
-                  '--allow-file-access-from-files', '--virtual-time-budget=20000']
+                  '--virtual-time-budget=20000']
 
 
 def chromium() -> str:
@@ -65,8 +68,15 @@ def link_errors(page: Path, soup: BeautifulSoup, ids: dict) -> list[str]:
     for tag, attr in [('a', 'href'), ('img', 'src'), ('script', 'src'), ('link', 'href'), ('source', 'src')]:
         for element in soup.find_all(tag, attrs={attr: True}):
             url = urlsplit(element[attr])
-            if url.scheme in ('http', 'https', 'mailto', 'data', 'javascript'):
-                continue  # external: not part of the site
+            if url.scheme in ('http', 'https', '') and url.netloc:
+                if tag in ('script', 'link', 'img', 'source'):
+                    errors.append(f"<{tag} {attr}={element[attr]!r}>: loaded from outside the site (works only online)")
+                elif url.hostname not in EXTERNAL_HOSTS or 'LNone' in url.fragment:
+                    errors.append(f"<a href={element[attr]!r}>: an external link to a host not checked by hand "
+                                  f"({', '.join(sorted(EXTERNAL_HOSTS))}); link a page of the site instead")
+                continue
+            if url.scheme in ('mailto', 'data', 'javascript'):
+                continue
             if not url.scheme and not url.path:  # an anchor on this page
                 if url.fragment and url.fragment not in own_ids and not url.fragment.startswith('__'):
                     errors.append(f"<a href={element[attr]!r}>: no element with id {url.fragment!r} on this page")
@@ -98,6 +108,8 @@ def page_errors(page: Path, dom: str, ids: dict) -> list[str]:
         tag.decompose()
     text = article.get_text(' ')
     errors += [f"shows a Python traceback ({marker!r})" for marker in TRACEBACK_MARKERS if marker in text]
+    if page.parent.name == 'paper' and not article.find(['table', 'img']):
+        errors.append("a paper page that shows no table and no figure (publish the executed notebook)")
     rendered = article.find('mjx-container') is not None
     for tag in article.find_all(['pre', 'code', 'mjx-container']):
         tag.decompose()
@@ -116,6 +128,7 @@ def pages_to_check() -> list[Path]:
     if not (SITE/'index.html').exists():
         raise FileNotFoundError("no built site in _docs/; run `make docs` first")
     staged = sorted(STAGE.rglob('*.ipynb')) + sorted(STAGE.glob('reference/*.md'))
+    staged += sorted(p for p in STAGE.glob('*.md') if p.name != 'index.md')
     pages = [SITE/'index.html'] + [SITE/p.relative_to(STAGE).with_suffix('.html') for p in staged]
     missing = [str(p.relative_to(SITE)) for p in pages if not p.exists()]
     if missing:
@@ -134,14 +147,16 @@ def main():
     failures = {p: e for p, dom in zip(pages, doms) if (e := page_errors(p, dom, ids))}
     shots = SITE/'screenshots'
     shots.mkdir(exist_ok=True)
-    for page, name in SCREENSHOTS.items():
-        run_chromium(SITE/page, f'--screenshot={shots/name}', '--window-size=1280,3000')
-        if not (shots/name).exists() or (shots/name).stat().st_size < 10_000:
-            failures.setdefault(SITE/page, []).append(f"no usable screenshot at {(shots/name).relative_to(ROOT)}")
+    names = {page: shots/(str(page.relative_to(SITE).with_suffix('.png')).replace('/', '__')) for page in pages}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda p: run_chromium(p, f'--screenshot={names[p]}', '--window-size=1280,2400'), pages))
+    for page, shot in names.items():
+        if not shot.exists() or shot.stat().st_size < 10_000:
+            failures.setdefault(page, []).append(f"no usable screenshot at {shot.relative_to(ROOT)}")
     for page, errors in failures.items():
         print(f"FAIL {page.relative_to(SITE)}:\n  " + '\n  '.join(errors))
     print(f"checked {len(pages)} pages in headless Chromium with no network: "
-          f"{len(pages) - len(failures)} ok, {len(failures)} failing; screenshots in {shots.relative_to(ROOT)}/")
+          f"{len(pages) - len(failures)} ok, {len(failures)} failing; {len(names)} screenshots in {shots.relative_to(ROOT)}/")
     return 1 if failures else 0
 
 
