@@ -17,7 +17,7 @@ WRONG = {  # a value of the wrong type for every grid key
     "name": 3, "models": [3], "tasks": [3], "n": ["four"], "learning_rates": ["fast"], "runs": [0.5], "adapters": ["lora"],
     "search_runs": ["0"], "results": ["out"], "methods": [1], "protocol": 1, "max_epochs": "50", "patience": 2.5,
     "eval_rows": "8", "ood": "false", "batch_size": [4], "phase_metrics": "yes", "similarity_rows": "0",
-    "max_new_tokens": "10", "dtype": 16, "data_dir": 1, "store": True, "training_args": [1],
+    "max_new_tokens": "10", "dtype": 16, "data_dir": 1, "store": True, "training_args": [1], "pack": "2",
 }
 
 
