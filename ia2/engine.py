@@ -165,10 +165,10 @@ def _to_storage(folder: Path, dest: Path):
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(staging, dest)
 
-def _pack_task(grid: GridSpec, cells: list[GridCell], tasks: list, data, priors: dict, storage: str | None, board) -> list[tuple]:
-    "Compute one pack on a Ray worker: (record, adapter archive or None) per cell."
+def _pack_task(grid: GridSpec, cells: list[GridCell], tasks: list, data, priors: dict, storage: str | None) -> tuple[str, list]:
+    "Compute one pack on a Ray worker: the node's id, and (record, adapter archive or None) per cell."
     ray = import_ray()
-    board.start.remote([c.cell_id for c in cells], ray.get_runtime_context().get_node_id())
+    node = ray.get_runtime_context().get_node_id()
     for task in tasks: register_task(task, replace=True)  # the driver's definition wins (a grid may define its own)
     with tempfile.TemporaryDirectory(prefix="ia2-pack-") as tmp:
         local = _worker_grid(grid, Path(tmp), data, fetch=lambda ref: ray.get(ref[0]))
@@ -186,13 +186,7 @@ def _pack_task(grid: GridSpec, cells: list[GridCell], tasks: list, data, priors:
             else:
                 if folder.exists(): _to_storage(folder, Path(storage) / grid.name / folder.relative_to(local.folder))
                 out.append((record, None))
-    return out
-
-class _Board:
-    "A Ray actor on the driver's node: which node each cell's pack runs on."
-    def __init__(self): self.nodes = {}
-    def start(self, cell_ids: list[str], node: str): self.nodes.update(dict.fromkeys(cell_ids, node))
-    def where(self) -> dict[str, str]: return dict(self.nodes)
+    return node, out
 
 # %% ../nbs/10e_engine.ipynb #b86b8ebe
 @dataclass
@@ -212,21 +206,15 @@ class RayEngine:
             raise ValueError(f"gpus_per_pack above 1 must be a whole number, got {self.gpus_per_pack}")
         if self.max_retries < 0: raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
 
-    def board_name(self, grid: GridSpec) -> str:
-        "The name of the actor that knows where each cell's pack runs (`ray.get_actor(name).where.remote()`)."
-        return f"ia2-board-{grid.name}-{os.getpid()}"
 
     def run(self, grid: GridSpec, shard: tuple[int, int] = (0, 1), progress: bool = True, max_cells: int | None = None,
             pack: int = 1, wait_seconds: float = 2.0) -> dict[str, int]:
         "Run the shard's unfinished cells on the cluster (the arguments are `run_grid`'s)."
         ray = import_ray()
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         check_writable(grid.folder, "results folder")
         if self.storage is not None: check_writable(Path(self.storage) / grid.name, "storage folder")
         started = not ray.is_initialized()
         if started: ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
-        board = ray.remote(_Board).options(name=self.board_name(grid), num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-            ray.get_runtime_context().get_node_id(), soft=False)).remote()
         task = ray.remote(_pack_task).options(num_cpus=self.cpus_per_pack, num_gpus=self.gpus_per_pack,
                                               max_retries=self.max_retries, retry_exceptions=False)
         tasks, data = _grid_tasks(grid), _data_archive(grid)
@@ -242,17 +230,20 @@ class RayEngine:
                     locks = {c: lock for c in cells if (lock := _claim(grid, c)) is not None}
                     if not locks: continue
                     priors = {c.cell_id: blob for c in locks if (blob := _prior_archive(grid, c)) is not None}
-                    ref = task.remote(grid, list(locks), tasks, data, priors, self.storage, board)
+                    ref = task.remote(grid, list(locks), tasks, data, priors, self.storage)
                     in_flight[ref], submitted = locks, submitted + len(locks)
                     logger.info(f"submitted a pack of {len(locks)}: {', '.join(c.cell_id for c in locks)}")
+                ours = {c.cell_id for locks in in_flight.values() for c in locks}
+                others = any(c.state == "running" and c.cell_id not in ours for c in pending)  # cells another runner holds
                 if not in_flight:
-                    if (max_cells is None or submitted < max_cells) and any(c.state == "running" for c in pending):
-                        time.sleep(wait_seconds); continue  # another runner holds cells that may unlock ours
+                    if (max_cells is None or submitted < max_cells) and others:
+                        time.sleep(wait_seconds); continue  # they may unlock ours
                     break
-                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=wait_seconds)
+                # until a pack returns nothing new can start, unless another runner finishes a cell one of ours waits for
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=wait_seconds if others else None)
                 for ref in ready:
                     locks = in_flight.pop(ref)
-                    try: outcomes = self._write(ray, grid, list(locks), ref, board)
+                    try: outcomes = self._write(ray, grid, list(locks), ref)
                     finally:
                         for cell, lock in locks.items(): _release(grid, cell, lock)
                     for outcome in outcomes: counts[outcome] += 1
@@ -262,19 +253,17 @@ class RayEngine:
             for ref, locks in in_flight.items():  # interrupted: give the cells back
                 ray.cancel(ref, force=True)
                 for cell, lock in locks.items(): _release(grid, cell, lock)
-            ray.kill(board)
             if started: ray.shutdown()
         return counts
 
-    def _write(self, ray, grid: GridSpec, cells: list[GridCell], ref, board) -> list[str]:
+    def _write(self, ray, grid: GridSpec, cells: list[GridCell], ref) -> list[str]:
         "Write a returned pack's adapters and records (or its cells' failure records): each cell's outcome."
         try:
-            results = ray.get(ref)
+            node, results = ray.get(ref)
         except ray.exceptions.RayError as error:  # the pack raised, or its node died more often than max_retries
             cause = getattr(error, "cause", None) or error
             message, trace = f"{type(cause).__name__}: {cause}".strip(), str(error)
             return [write_outcome(grid, cell, error=message, trace=trace) for cell in cells]
-        node = ray.get(board.where.remote()).get(cells[0].cell_id, "?")
         outcomes = []
         for cell, (record, adapters) in zip(cells, results, strict=True):
             paths = cell_files(grid, cell)
