@@ -52,7 +52,7 @@ def _comparable(grid) -> dict:
     return {name: {k: v for k, v in record.items() if k not in ("node", "pack")} for name, record in records(grid).items()}
 
 
-def _started(start, tries: int = 3):
+def _started(start, tries: int = 5):
     "`start()`, tried again when Ray gives up on a node after its fixed 30 s (a busy machine can take longer)."
     for attempt in range(tries):
         try: return start()
@@ -152,3 +152,17 @@ def test_ray_engine_without_ray_is_one_line_naming_the_extra(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'ia2[ray]'" in err and "Traceback" not in err, err
     assert not (tmp_path / "results").exists()  # it failed before computing anything
+
+
+def test_validate_and_run_name_the_grid_file_and_the_bad_model_before_anything_runs(tmp_path, capsys, fresh_cli_logger):
+    text = textwrap.dedent(GRID.format(name="typo", methods="sft", epochs=1))
+    grid = write_grid(tmp_path, text.replace("tiny:llama", "tiny:lama"))
+    for command in ("validate", "run"):
+        with pytest.raises(SystemExit) as exit:
+            main([command, str(grid), "--quiet"] if command == "run" else [command, str(grid)])
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and err.count("\n") == 1, err
+        assert f"{grid}: models: unknown tiny architecture in 'tiny:lama' (did you mean 'tiny:llama'?)" in err, err
+    assert not (tmp_path / "results").exists()
+    grid.write_text(text)
+    assert main(["validate", str(grid)]) == 0 and "1 model(s) and 1 task(s) resolve" in capsys.readouterr().out
