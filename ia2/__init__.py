@@ -22,7 +22,7 @@ _EXPORTS = {  # public name -> the module that defines it (imported on first use
     "examples": "data", "read_rows": "data", "split_run": "data", "load_split": "data", "eval_demonstrations": "data",
     "check_label_tokenization": "tasks", "tabulate_label_tokens": "tasks", "measure_icl_gap": "pipeline",
     "reliability_diagram": "analysis",
-    "run_grid": "experiments", "load_model": "models",
+    "run_grid": "engine", "load_model": "models",
     "Evaluation": "pipeline", "TrainResult": "pipeline", "evaluate": "pipeline", "load_adapter": "pipeline",
     "prepare_items": "pipeline", "run_cell": "pipeline", "train": "pipeline",
     "TASKS": "tasks", "Example": "tasks", "Task": "tasks", "get_task": "tasks", "register_task": "tasks",
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from ia2.config import CellConfig, GridSpec, load_grid
     from ia2.analysis import reliability_diagram
     from ia2.data import eval_demonstrations, examples, load_split, read_rows, split_run
-    from ia2.experiments import run_grid
+    from ia2.engine import run_grid
     from ia2.methods import METHODS
     from ia2.models import load_model
     from ia2.pipeline import Evaluation, TrainResult, evaluate, load_adapter, measure_icl_gap, prepare_items, run_cell, train

@@ -198,6 +198,7 @@ class GridSpec:
     adapters: list[AdapterSettings] = field(default_factory=lambda: _sweep_default("adapters"))
     search_runs: list[int] | None = None  # runs that try every learning rate; None: all of them
     results: str = "results"  # records go to <results>/<name>/
+    pack: int = 1  # cells trained together in one pack (same model and adapter kind); `ia2 run --pack` overrides it
     settings: CellConfig = field(default_factory=CellConfig)  # every other key, shared by all cells
     source: str | None = None  # the YAML file the grid came from
 
@@ -209,6 +210,8 @@ class GridSpec:
         for key in ("models", "tasks", "n", "learning_rates", "runs"):  # each swept value must make a valid cell
             for value in getattr(self, key): self.settings.replace(**{SWEEPS[key]: value})
         for task in self.tasks: get_task(task)
+        if isinstance(self.pack, bool) or not isinstance(self.pack, int) or self.pack < 1:
+            raise ValueError(f"pack must be an integer >= 1 (cells per pack), got {self.pack!r}")
         if self.search_runs is not None:
             if not self.search_runs: raise ValueError("search_runs is an empty list; leave it out to search on every run")
             if not set(self.search_runs) <= set(self.runs):
@@ -227,7 +230,7 @@ class GridSpec:
             return getattr(self.settings, key)
         raise AttributeError(f"GridSpec has no attribute {key!r}")
 
-GRID_KEYS = ["name", *SWEEPS, "search_runs", "results"] + [f.name for f in fields(CellConfig) if f.name not in SWEEPS.values()]
+GRID_KEYS = ["name", *SWEEPS, "search_runs", "results", "pack"] + [f.name for f in fields(CellConfig) if f.name not in SWEEPS.values()]
 
 # %% ../nbs/10b_config.ipynb #8b6237ac
 class GridError(ValueError):
@@ -280,6 +283,7 @@ def grid_from_mapping(raw: dict, base: Path = Path("."), source: str | None = No
             if value is not None and not isinstance(value, list): value = [value]  # a single value
             spec[key] = check_value(value, hints[key], key)
     if "results" in raw: spec["results"] = check_value(raw.pop("results"), str, "results")
+    if "pack" in raw: spec["pack"] = check_value(raw.pop("pack"), int, "pack")
     spec["settings"] = build_dataclass(CellConfig, raw)
     return GridSpec(**spec)
 

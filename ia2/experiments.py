@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -34,7 +35,8 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'METHOD_RANK', 'GridCell', 'cell_files', 'cell_config', 'grid_cells', 'chosen_learning_rates', 'grid_status',
-           'in_shard', 'parse_shard', 'adapter_problem', 'run_one', 'check_writable', 'run_grid']
+           'in_shard', 'parse_shard', 'adapter_problem', 'cell_record', 'run_one', 'check_writable', 'write_outcome',
+           'grid_model', 'runnable_cells']
 
 # %% ../nbs/10_experiments.ipynb #b0b118ae
 @dataclass(frozen=True)
@@ -221,13 +223,15 @@ def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
         return {}
     return {phases[0]: folder}
 
-def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = False) -> dict:
-    "Run one cell and return its record."
-    start, config, paths = time.perf_counter(), cell_config(grid, cell), cell_files(grid, cell)
-    prior = _prior(grid, cell)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        rows, details = run_cell(model, tokenizer, config, output_dir=paths.adapters, progress=progress, prior=prior)
+def cell_record(
+    grid: GridSpec, cell: GridCell, config: CellConfig,  # the grid, the cell and the config it ran
+    rows: pd.DataFrame, details: dict,  # what `run_cell` returned for it
+    model,  # the base model it ran on (its dtype is recorded)
+    prior: dict[str, Path],  # the first phase it started from (`_prior`), or {}
+    caught: list,  # the warnings raised while it ran
+    seconds: float,  # how long it took
+) -> dict:
+    "The record of a computed cell, from what `run_cell` (or a pack runner) returned for it."
     for phases in details["training"].values():
         phases.pop("training_arguments", None); phases.pop("config", None)  # the record's config says it all
     return {"id": cell.cell_id, "cell": cell.to_dict(), "grid": grid.name, "config": asdict(config),
@@ -235,8 +239,18 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = F
             "dtype": str(next(model.parameters()).dtype),
             "warnings": sorted({str(w.message) for w in caught if "distil" in str(w.message)}),
             "reused": {k: str(v.relative_to(grid.folder)) for k, v in prior.items()},
-            "adapters": _adapter_checksums(grid, cell, config.trained), "seconds": round(time.perf_counter() - start, 1),
+            "adapters": _adapter_checksums(grid, cell, config.trained), "seconds": round(seconds, 1),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": environment()}
+
+def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = False) -> dict:
+    "Run one cell and return its record."
+    start, config, paths = time.perf_counter(), cell_config(grid, cell), cell_files(grid, cell)
+    prior = _prior(grid, cell)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        rows, details = run_cell(model, tokenizer, config, output_dir=paths.adapters, progress=progress, prior=prior)
+    return cell_record(grid, cell, config, rows, details, model, prior, caught, time.perf_counter() - start)
+
 
 # %% ../nbs/10_experiments.ipynb #0cc3a516
 def check_writable(folder: str | Path, what: str):
@@ -259,80 +273,54 @@ def _set_aside(path: Path, reason: str):
 def _owner() -> dict:
     return {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
-def _compute(grid: GridSpec, cell: GridCell, load, progress: bool) -> str:
-    "Compute one cell under its lock: 'finished', 'failed', or 'skipped' (done or locked by another runner)."
+def _claim(grid: GridSpec, cell: GridCell) -> FileLock | None:
+    "The cell's lock, held, unless another runner holds it or its record is finished (a damaged record is set aside)."
     paths = cell_files(grid, cell)
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(paths.lock, timeout=0)
     try: lock.acquire()
-    except Timeout: return "skipped"
-    try:
-        if paths.record.exists():
-            try:
-                read_record(paths.record)
-                return "skipped"  # another runner finished it since we looked
-            except RecordError as damaged:
-                _set_aside(paths.record, damaged.reason)
-        write_json_atomic(_owner(), paths.lock.with_suffix(".owner"), checksum=False)
-        logger.info(f"computing {cell.cell_id} (pid {os.getpid()} on {socket.gethostname()})")
-        if paths.adapters.exists():
-            import shutil
-            shutil.rmtree(paths.adapters)  # leftovers of an interrupted attempt (ours to delete: we hold the lock)
+    except Timeout: return None
+    if paths.record.exists():
         try:
-            model, tokenizer = load(cell.model)
-            record = run_one(grid, cell, model, tokenizer, progress=progress)
-            write_json_atomic(record, paths.record)
-            paths.failed.unlink(missing_ok=True)
-            return "finished"
-        except Exception as error:  # a failing cell must not stop the others
-            load(None)  # the model may still hold the failed cell's adapter: load it afresh next time
-            write_json_atomic({"id": cell.cell_id, "cell": cell.to_dict(), "error": f"{type(error).__name__}: {error}",
-                               "traceback": traceback.format_exc(),
-                               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, paths.failed)
-            logger.error(f"cell {cell.cell_id} failed: {type(error).__name__}: {error}")
-            return "failed"
-    finally:
-        paths.lock.with_suffix(".owner").unlink(missing_ok=True)
-        lock.release()
+            read_record(paths.record)
+            lock.release()
+            return None  # another runner finished it since we looked
+        except RecordError as damaged:
+            _set_aside(paths.record, damaged.reason)
+    write_json_atomic(_owner(), paths.lock.with_suffix(".owner"), checksum=False)
+    return lock
 
-def run_grid(
-    grid: GridSpec,  # the grid (see `ia2.config.load_grid`)
-    shard: tuple[int, int] = (0, 1),  # run only shard i of k
-    progress: bool = True,  # a progress bar over cells
-    max_cells: int | None = None,  # stop after this many cells (None: until the shard is done)
-    wait_seconds: float = 2.0,  # how often to look again at cells another runner holds
-) -> dict[str, int]:  # how many cells finished and failed in this invocation
-    "Run every unfinished cell of the grid's shard, skipping finished ones; failures are recorded and skipped."
-    if max_cells is not None and max_cells < 1: raise ValueError(f"max_cells must be >= 1 (or None for all), got {max_cells}")
-    check_writable(grid.folder, "results folder")
-    check_writable(grid.settings.store or cache_dir() / "activations", "activation store")
-    loaded: dict = {}
+def _release(grid: GridSpec, cell: GridCell, lock: FileLock):
+    cell_files(grid, cell).lock.with_suffix(".owner").unlink(missing_ok=True)
+    lock.release()
 
-    def load(name):
-        "The model and tokenizer of `name`, loaded once (None: forget the loaded model)."
-        if name is None: loaded.clear(); return None
-        if name not in loaded:
-            loaded.clear()  # one model in memory at a time
-            dtype = None if grid.settings.dtype == "auto" else getattr(torch, grid.settings.dtype)
-            loaded[name] = load_model(name, dtype=dtype, device="cuda" if torch.cuda.is_available() else "cpu")
-        return loaded[name]
+def write_outcome(
+    grid: GridSpec, cell: GridCell,  # the grid and the cell
+    record: dict | None = None,  # the cell's record, when it finished
+    error: str | None = None, trace: str = "",  # else: what it raised, and the traceback
+) -> str:  # 'finished' or 'failed'
+    "Write a cell's record (clearing an earlier failure) or its failure record; the caller holds the cell's lock."
+    paths = cell_files(grid, cell)
+    if record is not None:
+        write_json_atomic(record, paths.record)
+        paths.failed.unlink(missing_ok=True)
+        return "finished"
+    write_json_atomic({"id": cell.cell_id, "cell": cell.to_dict(), "error": error, "traceback": trace,
+                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, paths.failed)
+    logger.error(f"cell {cell.cell_id} failed: {error}")
+    return "failed"
 
-    done_here, counts = set(), {"finished": 0, "failed": 0}  # cells finished or failed in this invocation
-    todo = lambda: [c for c in grid_status(grid).itertuples() if c.state != "done" and in_shard(c.group, shard)]
-    bar = tqdm(total=len(todo()), desc=f"grid {grid.name}", unit="cell", disable=not progress)
-    while max_cells is None or counts["finished"] + counts["failed"] < max_cells:
-        pending = todo()
-        running = {c.cell_id for c in pending if c.state == "running"}
-        runnable = [c.cell for c in pending if c.cell is not None and c.cell_id not in done_here and c.state != "running"
-                    and getattr(_twin(c.cell), "cell_id", None) not in running]  # a sequence waits for its first phase's cell
-        if not runnable:
-            if any(c.state == "running" for c in pending):  # another runner holds cells that may unlock ours
-                time.sleep(wait_seconds); continue
-            break
-        cell = runnable[0]
-        bar.set_postfix_str(cell.cell_id)
-        outcome = _compute(grid, cell, load, progress=False)
-        if outcome != "skipped":  # skipped: another runner took or finished it since we looked
-            done_here.add(cell.cell_id); counts[outcome] += 1; bar.update(1)
-    bar.close()
-    return counts
+def grid_model(grid: GridSpec, name: str):
+    "The model `name` and its tokenizer in the grid's dtype, on the GPU when there is one."
+    dtype = None if grid.settings.dtype == "auto" else getattr(torch, grid.settings.dtype)
+    return load_model(name, dtype=dtype, device="cuda" if torch.cuda.is_available() else "cpu")
+
+def runnable_cells(
+    pending: list,  # rows of `grid_status` that are not done
+    exclude: set[str],  # cell ids to leave out (finished or failed in this invocation)
+) -> list[GridCell]:
+    "The pending cells that can start now: not held by a runner, and not a sequence whose first phase is still to compute."
+    waiting = {c.cell_id for c in pending if c.cell_id is not None and c.cell_id not in exclude and c.state in ("pending", "running")}
+    return [c.cell for c in pending if c.cell is not None and c.cell_id not in exclude and c.state != "running"
+            and getattr(_twin(c.cell), "cell_id", None) not in waiting]  # a sequence waits for its first phase's cell
+

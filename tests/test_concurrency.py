@@ -9,7 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from ia2.config import load_grid
-from ia2.experiments import grid_status, run_grid
+from ia2.engine import run_grid
+from ia2.experiments import grid_status
 
 from helpers import GRID, records, write_grid
 

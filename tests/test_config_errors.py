@@ -7,7 +7,8 @@ import pytest
 
 from ia2.cli import main
 from ia2.config import GRID_KEYS, GridError, load_grid
-from ia2.experiments import grid_status, run_grid
+from ia2.engine import run_grid
+from ia2.experiments import grid_status
 
 from helpers import GRID, write_grid
 
@@ -17,7 +18,7 @@ WRONG = {  # a value of the wrong type for every grid key
     "name": 3, "models": [3], "tasks": [3], "n": ["four"], "learning_rates": ["fast"], "runs": [0.5], "adapters": ["lora"],
     "search_runs": ["0"], "results": ["out"], "methods": [1],
     "eval_rows": "8", "ood": "false", "batch_size": [4], "phase_metrics": "yes", "similarity_rows": "0",
-    "max_new_tokens": "10", "dtype": 16, "data_dir": 1, "store": True, "allow_overlap": "yes", "training": [1],
+    "max_new_tokens": "10", "dtype": 16, "data_dir": 1, "store": True, "allow_overlap": "yes", "training": [1], "pack": "2",
 }
 
 

@@ -19,7 +19,8 @@ from safetensors.torch import save_file
 
 from ia2.cli import main
 from ia2.config import GridError, load_grid
-from ia2.experiments import cell_files, grid_status, run_grid
+from ia2.engine import run_grid
+from ia2.experiments import cell_files, grid_status
 from ia2.models import cached_model_problem, prepare_builtin_model
 from ia2.models import umask_mode
 
@@ -184,14 +185,14 @@ def test_read_only_results_folder_fails_before_any_model_is_loaded(clean, copy, 
     copy.folder.chmod(0o555)
     script = textwrap.dedent(f"""
         import os, sys
-        import ia2.experiments
+        import ia2.engine
         from ia2.config import load_grid
         def refuse(*args, **kwargs): sys.exit("a model was loaded before the results folder was checked")
         ia2.experiments.load_model = refuse
         grid = load_grid({str(copy.source)!r})
         if os.geteuid() == 0:  # root writes through any mode: check as an unprivileged user, as a shared folder's reader
             os.setgid(65534); os.setuid(65534)
-        try: ia2.experiments.run_grid(grid, progress=False)
+        try: ia2.engine.run_grid(grid, progress=False)
         except PermissionError as error: print(error); sys.exit(3)
         """)
     try:

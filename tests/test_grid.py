@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ia2.config import load_grid
-from ia2.experiments import grid_status, run_grid
+from ia2.engine import run_grid
+from ia2.experiments import grid_status
 
 from helpers import records, write_grid
 
