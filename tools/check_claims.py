@@ -8,7 +8,7 @@ The prose is not parsed. `claims.csv` (beside the README) holds one row per quot
 - `source`: where the number comes from: a committed CSV (`paper_figures/x.csv`), a committed JSON file
   (`benchmarks/quickstart.json`), a glob of JSON records (`results/qwen-cpu/*/*.json`), or `derive:<name>` for the
   few numbers no single file holds (see DERIVATIONS);
-- `select`: which rows: `column=value`, `column^=prefix` or `column!=value`, joined by `;` (CSV columns, or dotted
+- `select`: which rows: `column=value`, `column^=prefix`, `column$=suffix` or `column!=value`, joined by `;` (CSV columns, or dotted
   paths into a record); for a JSON file, a dotted path (`1.seconds`); for `derive:`, its arguments `key=value;...`;
 - `value`: a CSV column (exactly one row must match) or `agg:column` with agg in min, max, count, mean over the
   matching rows; `col1|col2` pools several columns; `column@regex` takes the regex's first group from each cell;
@@ -63,12 +63,14 @@ def dotted(obj, path: str):
 
 def matches(row: dict, select: str, get) -> bool:
     for cond in filter(None, (c.strip() for c in select.split(";"))):
-        m = re.fullmatch(r"(.+?)(\^=|!=|=)(.*)", cond)
+        m = re.fullmatch(r"(.+?)(\^=|\$=|!=|=)(.*)", cond)
         if not m:
-            raise ValueError(f"select condition {cond!r} is not column=value, column^=prefix or column!=value")
+            raise ValueError(f"select condition {cond!r} is not column=value, column^=prefix, column$=suffix or "
+                             "column!=value")
         key, op, want = m.groups()
         have = str(get(row, key))
-        if (op == "=" and have != want) or (op == "!=" and have == want) or (op == "^=" and not have.startswith(want)):
+        if ((op == "=" and have != want) or (op == "!=" and have == want) or (op == "^=" and not have.startswith(want))
+                or (op == "$=" and not have.endswith(want))):
             return False
     return True
 
@@ -206,7 +208,17 @@ def minutes(root: Path, grid: str, glob: str = "*", device: str = "") -> dict:
     return {"min": min(secs), "max": max(secs), "count": len(secs)}
 
 
-DERIVATIONS = {f.__name__: f for f in (dev_ties, collapsed_all_tasks, paired_test, marker_count, minutes)}
+def span_minutes(root: Path, grid: str, device: str = "") -> dict:
+    "Minutes from the first start (finished_at - seconds) to the last finish of a grid's records on `device`."
+    from datetime import datetime, timedelta
+    spans = [(datetime.fromisoformat(r["finished_at"]) - timedelta(seconds=r["seconds"]), datetime.fromisoformat(r["finished_at"]))
+             for r in _records(root, grid) if r["environment"]["device"].startswith(device)]
+    if not spans:
+        raise ValueError(f"no record of {grid} on device {device!r}")
+    return {"minutes": (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds() / 60, "count": len(spans)}
+
+
+DERIVATIONS = {f.__name__: f for f in (dev_ties, collapsed_all_tasks, paired_test, marker_count, minutes, span_minutes)}
 
 
 def recompute(row: dict, root: Path):
