@@ -559,8 +559,7 @@ ASSUMPTIONS = [
     "1/44 of computing, benchmarks/gpu). The same holds for the similarity's held-out teacher records.",
     "2 CPU cores: two cells side by side, one torch thread each, as the CPU records were made, so hours = cell-seconds / 2. "
     "The CPU rates come from float32 records (qwen-cpu-lora) made on a CPU with native bf16 beside other jobs; a slower "
-    "or busier CPU scales them. The `paper` grid's dtype is auto, which picks bf16 on such a CPU (the qwen-cpu-math grid "
-    "puts it at about 3.5× faster than float32 there); that speed-up is not applied.",
+    "or busier CPU scales them. The `paper` grid's dtype is auto, which picks bf16 on such a CPU; that speed-up is not applied.",
     "One H100: one cell at a time (no processes side by side), bf16, the benchmark's times (random weights, same shapes "
     "and work). The benchmark times the model's work only: Trainer and Python overhead per step are not in it, which the "
     "measured qwen-cpu cells below show.",
