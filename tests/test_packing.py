@@ -207,3 +207,23 @@ def test_pack_size_arithmetic():
     assert 0 < memory_budget("cpu") and pack_size(2, 1) == 2
     with pytest.raises(ValueError, match="at least one cell"): pack_size(4, per_cell, override=0)
     with pytest.raises(ValueError, match="cells must be >= 1"): pack_size(0, per_cell)
+
+
+def test_prompt_tuning_falls_back_to_one_cell_at_a_time_and_says_so(tmp_path):
+    from tests.helpers import write_grid
+    from ia2.config import CellConfig
+    from ia2.packing import run_pack
+    from ia2.tasks import register_task
+    write_grid(tmp_path)
+    register_task(Task("tiny_pack_cells", "Text:{text}\nLabel:", label_words=("0", "1"), data_folder="reviews"), replace=True)
+    config = CellConfig(model="tiny:llama", task="tiny_pack_cells", n=4, methods=["sft"], eval_rows=4, ood=False, max_epochs=1,
+                        adapter=AdapterSettings(kind="prompt", num_virtual_tokens=4), data_dir=str(tmp_path / "data"),
+                        store=str(tmp_path / "store"))
+    base, tok = build_tiny_model("llama", seed=0)
+    [(frame, details)] = run_pack(base, tok, [config], [tmp_path / "cell"], progress=False)
+    packing = details["training"]["sft"]["packing"]
+    assert packing["packed"] is False and "prompt tuning prepends virtual tokens" in packing["reason"]
+    assert json.loads((tmp_path / "cell" / "sft" / "training.json").read_text())["packing"] == packing
+    assert frame.method.tolist() == ["sft"]
+    with pytest.raises(ValueError, match="a pack shares one model and adapter"):
+        run_pack(base, tok, [config, config.replace(adapter=AdapterSettings())], [tmp_path / "a", tmp_path / "b"], progress=False)
