@@ -9,12 +9,11 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from .data import eval_demonstrations, training_demonstrations
 from .models import adapters_in_model_dtype, cache_dir, umask_mode
 from .pipeline import (StageTimer, dev_demonstrations, evaluate_baselines, icl_demonstration_ids, load_cell_data, measure_icl_gap,
                        needs_teacher, remove_adapter, row_hash, run_cell, teacher_records, training_items)
-from .trainers import (METHOD_LABELS, METHODS, PAPER_PATIENCE, AdapterSettings, IA2Collator, IA2Trainer,
+from .trainers import (METHODS, PAPER_PATIENCE, AdapterSettings, IA2Collator, IA2Trainer,
                        IA2TrainingArguments, add_adapter, method_id, objective_targets, paper_training_arguments,
                        training_files)
 
@@ -557,7 +556,7 @@ def pack_size(
     budget = memory_budget() if budget is None else budget
     return max(1, min(cells, budget // per_cell))
 
-# %% ../nbs/06b_packing.ipynb #116b75fb
+# %% ../nbs/06b_packing.ipynb #5ca9cd91
 def _prepare_cell(model, tokenizer, config: CellConfig, progress: bool) -> dict:
     "`run_cell`'s stages before training: data, baselines, ICL gap, similarity queries, teacher records, training items."
     timer = StageTimer()
@@ -594,7 +593,7 @@ def _data_key(config: CellConfig) -> tuple:
     return tuple(getattr(config, f) for f in ("model", "task", "n", "run", "eval_rows", "ood", "batch_size", "similarity_rows",
                                                "max_new_tokens", "dtype", "data_dir", "store")) + (tuple(config.methods),)
 
-# %% ../nbs/06b_packing.ipynb #5ca9cd91
+# %% ../nbs/06b_packing.ipynb #8000d520
 def _pack_cell_bytes(model, settings: AdapterSettings, cells: list[PackCell]) -> int:
     "`cell_bytes` of the largest cell, from the model's shape and the adapter's kind (an upper bound on its parameters)."
     config = model.config
@@ -629,7 +628,7 @@ def run_pack(
         prepared.append({**first, "details": copy.deepcopy(first["details"]), "rows": list(first["rows"]),
                          "predictions": list(first["predictions"]), "timer": copy.deepcopy(first["timer"])})
     jobs = [(i, method) for i, config in enumerate(configs) for method in config.trained]
-    cells = [_pack_cell(tokenizer, configs[i], prepared[i]["items"], method, output_dirs[i], progress) for i, method in jobs]
+    cells = [_pack_cell(configs[i], prepared[i]["items"], method, output_dirs[i], progress) for i, method in jobs]
     phase_rows = {job: ([], []) for job in jobs}
     final = {}
     budget = memory_budget(next(model.parameters()).device)
@@ -653,8 +652,8 @@ def run_pack(
         results.append((pd.DataFrame(rows), {**details, "predictions": predictions}))
     return results
 
-# %% ../nbs/06b_packing.ipynb #8000d520
-def _pack_cell(tokenizer, config: CellConfig, items: dict, method: str, output_dir: Path, progress: bool) -> PackCell:
+# %% ../nbs/06b_packing.ipynb #235473a2
+def _pack_cell(config: CellConfig, items: dict, method: str, output_dir: Path, progress: bool) -> PackCell:
     "The PackCell of one trained method of a config, with the training arguments `train_adapter` would use."
     args = paper_training_arguments(Path(output_dir) / method, learning_rate=config.learning_rate,
                                     n_train=len(items["ground_truth"][0]), seed=config.run, num_train_epochs=config.max_epochs,
