@@ -9,7 +9,27 @@ gradients add up to the same), and the eager attention instead of SDPA.
     python benchmarks/repro_batch_cliff.py --model smollm2-135m --threads 2
     python benchmarks/repro_batch_cliff.py --model qwen2.5-coder-0.5b --batches 4 16 --dtypes bfloat16
 
-Prints one JSON object (seconds are medians of --repeats after a warm-up); --out writes it too."""
+Prints one JSON object (seconds are medians of --repeats after a warm-up; `cpu_s` is this process's CPU time, all
+threads); --out writes it too.
+
+Found on 2026-12-06 (2-core Intel Xeon with AVX512-BF16 and AMX, torch 2.13.0+cpu, capability AVX512, 5 other agents'
+tests and notebooks running: load average 4-18), qwen2.5-coder-0.5b, bf16, 25 tokens:
+
+| threads | rows | wall s | CPU s | note |
+|---|---|---|---|---|
+| 1 | 4 | 8.1 | 1.21 | wall inflated by the load; CPU is the work |
+| 1 | 16 | 22.5 | 3.36 | per row 303 -> 210 ms: no cliff |
+| 1 | 16 in 4 micro-batches | 46.7 | 5.30 | chunking costs |
+| 1 | 16, eager attention | 29.1 | 2.92 | SDPA's bf16 CPU backward is the slow kernel |
+| 2 | 4 | 26.5 | 11.0 | OpenMP threads spin at barriers for a descheduled partner |
+| 2 | 16 | 30.4 | 13.7 | |
+| 2, OMP_WAIT_POLICY=PASSIVE | 4 | 1.6 | 1.26 | the workaround |
+| 2, OMP_WAIT_POLICY=PASSIVE | 16 | 7.8 | 3.44 | |
+| 2, OMP_WAIT_POLICY=PASSIVE | 16, eager attention | 6.1 | 2.43 | |
+
+float32, 1 thread: 2.38 s CPU at 4 rows, 6.50 s at 16 (eager 6.71 s); aten::mm dominates. So the reported 48.9 s at
+16 x 25 against 3.2 s at 4 x 25 (2 threads, busy machine) is oversubscription, not a kernel: set OMP_WAIT_POLICY=PASSIVE
+or one thread on a shared CPU."""
 from __future__ import annotations
 
 import argparse
