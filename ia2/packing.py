@@ -34,11 +34,12 @@ from .losses import ia2_loss, joint_loss, sft_loss, soft_label_loss
 from .analysis import activation_similarity
 from .config import CellConfig
 from .data import eval_demonstrations, training_demonstrations
-from .models import adapters_in_model_dtype, cache_dir, umask_mode
-from .pipeline import (StageTimer, dev_demonstrations, evaluate_baselines, icl_demonstration_ids, load_cell_data, measure_icl_gap,
+from .io import umask_mode
+from .models import adapters_in_model_dtype, cache_dir
+from .pipeline import (StageTimer, checked_cell_data, dev_demonstrations, evaluate_baselines, icl_demonstration_ids, load_cell_data, measure_icl_gap,
                        needs_teacher, remove_adapter, row_hash, run_cell, teacher_records, training_items)
 from .trainers import (METHODS, PAPER_PATIENCE, AdapterSettings, IA2Collator, IA2Trainer,
-                       IA2TrainingArguments, add_adapter, method_id, objective_targets, paper_training_arguments,
+                       IA2Config, add_adapter, method_id, objective_targets, paper_training_arguments,
                        training_files)
 
 # %% auto #0
@@ -192,14 +193,15 @@ class PackCell:
     "One cell of a pack: what `train_method` takes for it alone."
     method: str  # a key of METHODS (its phases run in turn on the cell's adapter)
     items: dict  # targets ('ground_truth' / 'icl') -> (train items, dev items), as `build_items` makes them
-    args: IA2TrainingArguments  # the cell's training settings (output_dir, learning_rate, seed, protocol ...), as for train_method
-    patience: int = PAPER_PATIENCE  # dev evaluations without improvement before stopping
+    args: IA2Config  # the cell's training settings (output_dir, learning_rate, seed, protocol ...), as for train_method
+    patience: int | None = None  # dev evaluations without improvement before stopping (None: args.patience, the paper's 5)
     config: dict | None = None  # extra configuration saved in training.json
     seed: int | None = None  # seeds the adapter's initialisation (None: args.seed)
 
     def __post_init__(self):
         self.method = method_id(self.method)
         if self.method not in METHODS: raise ValueError(f"{self.method!r} trains nothing; choose one of {list(METHODS)}")
+        if self.patience is None: self.patience = getattr(self.args, "patience", PAPER_PATIENCE)
         if self.patience < 1: raise ValueError(f"patience must be >= 1, got {self.patience}")
         for objective in METHODS[self.method]:
             if objective_targets(objective) not in self.items:
@@ -385,7 +387,7 @@ def train_pack(
         # the Trainer's flow: dev loss every eval_steps and at max_steps, then at an epoch's end if not yet at this step
         _evaluate_dev(peft_model, [r for r in live if r.global_step % r.args.eval_steps == 0 or r.global_step >= r.max_steps], pad_id)
         _evaluate_dev(peft_model, [r for r in live if not r.stopping and r.step_in_epoch == r.steps_per_epoch
-                                   and r.last_evaluated != r.global_step], pad_id)
+                                   and r.last_evaluated != r.global_step and getattr(r.args, "eval_at_epoch_end", True)], pad_id)
         for r in live:
             if not (r.stopping or (r.step_in_epoch == r.steps_per_epoch and r.epoch + 1 >= r.epochs)): continue
             r.end_phase()
@@ -561,8 +563,9 @@ def _prepare_cell(model, tokenizer, config: CellConfig, progress: bool) -> dict:
     "`run_cell`'s stages before training: data, baselines, ICL gap, similarity queries, teacher records, training items."
     timer = StageTimer()
     with timer("data"):
-        data = load_cell_data(config)
+        data, overlap = checked_cell_data(tokenizer, config)  # the same checks as run_cell, before anything is computed
     details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
+    if overlap: details["overlap"] = overlap
     model.eval()
     rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size, config.max_new_tokens,
                                            progress, timer)
@@ -655,11 +658,9 @@ def run_pack(
 # %% ../nbs/06b_packing.ipynb #235473a2
 def _pack_cell(config: CellConfig, items: dict, method: str, output_dir: Path, progress: bool) -> PackCell:
     "The PackCell of one trained method of a config, with the training arguments `train_adapter` would use."
-    args = paper_training_arguments(Path(output_dir) / method, learning_rate=config.learning_rate,
-                                    n_train=len(items["ground_truth"][0]), seed=config.run, num_train_epochs=config.max_epochs,
-                                    use_cpu=not torch.cuda.is_available(), disable_tqdm=not progress, protocol=config.protocol,
-                                    **config.training_args)
-    return PackCell(method, items, args, config.patience, {"cell": dataclasses.asdict(config)}, seed=config.run)
+    args = config.training_config(Path(output_dir) / method, n_train=len(items["ground_truth"][0]), disable_tqdm=not progress,
+                                  use_cpu=not torch.cuda.is_available())
+    return PackCell(method, items, args, args.patience, {"cell": dataclasses.asdict(config)}, seed=config.run)
 
 def _train_and_evaluate_pack(model, tokenizer, jobs, cells, configs, prepared, phase_rows, final, pack_id, progress):
     "Train one pack, evaluate its adapters (packed where they share evaluation rows), and return the bare model."

@@ -39,7 +39,7 @@ __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'ce
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
            'teacher_records', 'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult',
            'unknown_keywords', 'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate',
-           'prepare_items', 'load_adapter', 'evaluate_trained', 'planned_stages', 'run_cell']
+           'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data', 'planned_stages', 'run_cell']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -499,6 +499,23 @@ def evaluate_trained(
             similarity = activation_similarity(peft_model, tokenizer, *held_out, config.batch_size)
     return rows, predictions, dev, similarity
 
+def checked_cell_data(
+    tokenizer,  # the model's tokenizer (label words are checked against it)
+    config: CellConfig,  # the cell
+    data: CellData | None = None,  # the cell's data (default: `load_cell_data(config)`)
+) -> tuple[CellData, list[str]]:  # the data, and the overlap `allow_overlap` let through ([] when none)
+    "The cell's data, checked before anything is computed: label words the model can be scored on, and rows that do not leak."
+    data = data or load_cell_data(config)
+    for task, _ in data.eval_sets.values():  # label words that cannot be scored fail now, not after training
+        if not task.multi_token: check_label_tokenization(task, tokenizer)
+    overlap = row_overlap(data, icl="ICL" in config.methods)
+    if overlap and not config.allow_overlap:
+        raise ValueError(f"{config.task} N={config.n} run {config.run}: " + "; ".join(overlap) + ". The metrics would "
+                         "count rows the model was trained or prompted on: deduplicate the data, or set "
+                         "allow_overlap: true to run anyway (the record then lists the overlap)")
+    if overlap: logger.warning("rows overlap (allow_overlap is set): " + "; ".join(overlap))
+    return data, overlap
+
 def planned_stages(config: CellConfig) -> list[str]:
     "The stages `run_cell` times for `config`, in order: its outer progress bar counts them."
     stages = ["data"] + [f"eval:{m}" for m in BASELINES if m in config.methods] + (["icl_gap"] if config.trained else [])
@@ -523,15 +540,7 @@ def run_cell(
     with outer:
         timer = StageTimer(outer)
         with timer("data"):
-            data = data or load_cell_data(config)
-            overlap = row_overlap(data, icl="ICL" in config.methods)
-            if overlap and not config.allow_overlap:
-                raise ValueError(f"{config.task} N={config.n} run {config.run}: " + "; ".join(overlap) + ". The metrics would "
-                                 "count rows the model was trained or prompted on: deduplicate the data, or set "
-                                 "allow_overlap: true to run anyway (the record then lists the overlap)")
-            if overlap: logger.warning("rows overlap (allow_overlap is set): " + "; ".join(overlap))
-            for task, _ in data.eval_sets.values():  # label words that cannot be scored fail now, not after training
-                if not task.multi_token: check_label_tokenization(task, tokenizer)
+            data, overlap = checked_cell_data(tokenizer, config, data)
         details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
         if overlap: details["overlap"] = overlap
         model.eval()

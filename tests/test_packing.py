@@ -159,15 +159,15 @@ def _frames_equal(packed, alone):
 
 
 def test_run_pack_equals_run_cell_on_each_cell(tmp_path):
-    from tests.helpers import write_grid
+    from helpers import write_grid
     from ia2.config import CellConfig
     from ia2.pipeline import run_cell
     from ia2.packing import run_pack
     from ia2.tasks import register_task
     write_grid(tmp_path)
     register_task(Task("tiny_pack_cells", "Text:{text}\nLabel:", label_words=("0", "1"), data_folder="reviews"), replace=True)
-    common = dict(model="tiny:llama", task="tiny_pack_cells", eval_rows=6, ood=False, max_epochs=3, batch_size=4,
-                  data_dir=str(tmp_path / "data"), store=str(tmp_path / "store"), patience=2)
+    common = dict(model="tiny:llama", task="tiny_pack_cells", eval_rows=6, ood=False, training={"num_train_epochs": 3, "patience": 2}, batch_size=4,
+                  data_dir=str(tmp_path / "data"), store=str(tmp_path / "store"))
     configs = [CellConfig(n=4, run=0, learning_rate=1e-2, methods=["base", "ICL", "sft", "ia2-sft"], similarity_rows=2, **common),
                CellConfig(n=4, run=0, learning_rate=3e-2, methods=["base", "ICL", "sft", "ia2-sft"], similarity_rows=2, **common),
                CellConfig(n=6, run=1, learning_rate=1e-2, methods=["base", "ia2"], **common)]
@@ -210,13 +210,13 @@ def test_pack_size_arithmetic():
 
 
 def test_prompt_tuning_falls_back_to_one_cell_at_a_time_and_says_so(tmp_path):
-    from tests.helpers import write_grid
+    from helpers import write_grid
     from ia2.config import CellConfig
     from ia2.packing import run_pack
     from ia2.tasks import register_task
     write_grid(tmp_path)
     register_task(Task("tiny_pack_cells", "Text:{text}\nLabel:", label_words=("0", "1"), data_folder="reviews"), replace=True)
-    config = CellConfig(model="tiny:llama", task="tiny_pack_cells", n=4, methods=["sft"], eval_rows=4, ood=False, max_epochs=1,
+    config = CellConfig(model="tiny:llama", task="tiny_pack_cells", n=4, methods=["sft"], eval_rows=4, ood=False, training={"num_train_epochs": 1},
                         adapter=AdapterSettings(kind="prompt", num_virtual_tokens=4), data_dir=str(tmp_path / "data"),
                         store=str(tmp_path / "store"))
     base, tok = build_tiny_model("llama", seed=0)
