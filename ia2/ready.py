@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-from .shipped import SAMPLE_GRIDS, sample_data_dir
+from .shipped import SAMPLE_GRIDS, grid_file, sample_data_dir
 
 # %% auto #0
 __all__ = ['HUB_URL', 'OFFLINE_INSTALL', 'hub_reachable', 'go_offline', 'MissingPieces', 'missing_pieces', 'check_ready',

@@ -50,7 +50,10 @@ def _grid(folder, name="engine", methods="base, sft, ia2, ia2-sft", epochs=1):
 def _comparable(grid) -> dict:
     """The grid's records minus volatile keys and the notes on how they ran: the node, and the pack (which cells were
     ready together depends on timing)."""
-    return {name: {k: v for k, v in record.items() if k not in ("node", "pack")} for name, record in records(grid).items()}
+    def unpacked(value):  # a trained method's `packing` note (its pack, K and adapter name) depends on timing too
+        if isinstance(value, dict): return {k: unpacked(v) for k, v in value.items() if k != "packing"}
+        return [unpacked(v) for v in value] if isinstance(value, list) else value
+    return {name: unpacked({k: v for k, v in record.items() if k not in ("node", "pack")}) for name, record in records(grid).items()}
 
 
 def _started(start, tries: int = 5):
