@@ -403,8 +403,8 @@ class DevSchedule(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.hit_limit = not self.stopped_early and state.global_step >= state.max_steps
-        if self.hit_limit and self.best_loss is not None:
-            logger.warning(f"training ran to its limit ({state.global_step} steps) without early stopping: the dev loss "
+        if self.hit_limit and self.best_loss is not None and not (args is not None and args.max_steps > 0):  # an asked-for step count is no surprise
+            logger.warning(f"training ran to its epoch limit ({state.global_step} steps) without early stopping: the dev loss "
                            f"was still improving within the last {self.patience} evaluations; the adapter may be "
                            "undertrained (raise num_train_epochs or the learning rate)")
         if self.protocol == "best" and self.best_weights is not None:

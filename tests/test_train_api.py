@@ -138,3 +138,11 @@ def test_collapsed_evaluation_is_flagged_and_warned(task_rows, caplog):
     assert "about that label's share of the rows" in caplog.text
     mixed = ia2.Evaluation(task, {}, pd.DataFrame({"prediction": [0, 1] * 6}))
     assert not mixed.collapsed and mixed.majority_share == 0.5
+
+
+def test_a_phase_that_reaches_its_epoch_limit_says_so(task_rows, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="ia2"):
+        result = run(task_rows, tmp_path, args={"num_train_epochs": 1, "patience": 5})
+    phase = result.summary["phases"][0]
+    assert phase["reached_epoch_limit"] and not phase["stopped_early"]
+    assert "ran to its epoch limit (1 steps) without early stopping" in caplog.text
