@@ -52,6 +52,13 @@ def _adapted_layers(model) -> list:
     "The LoRA and (IA)3 layers of a PEFT model (those that hold adapter weights next to a base layer)."
     return [m for m in model.modules() if isinstance(m, (LoraLayer, IA3Layer)) and hasattr(m, "base_layer")]
 
+def _plain_lora(layer, groups) -> bool:
+    "Whether the groups' LoRA adapters can be batched: linear A and B without bias or dropout, one rank."
+    names = [name for name, _ in groups]
+    return (all(isinstance(layer.lora_dropout[n], torch.nn.Identity) and isinstance(layer.lora_A[n], torch.nn.Linear)
+                and layer.lora_A[n].bias is None and layer.lora_B[n].bias is None for n in names)
+            and len({layer.r[n] for n in names}) == 1)
+
 def _routed_forward(layer, groups: list[tuple[str, int | None]], x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     "One adapted layer's forward with row block i through adapter groups[i][0] (a lone group takes every row)."
     sizes = [x.shape[0]] if len(groups) == 1 else [n for _, n in groups]
@@ -59,6 +66,18 @@ def _routed_forward(layer, groups: list[tuple[str, int | None]], x: torch.Tensor
         raise RuntimeError(f"routing covers {sum(sizes)} rows but the batch has {x.shape[0]}; "
                            "route as many rows as the forward gets")
     parts = x.split(sizes)
+    if isinstance(layer, LoraLayer) and len(groups) > 1 and x.dim() == 3 and _plain_lora(layer, groups):
+        # K adapters in two batched products, whatever K: each row gathers its adapter's A and B (LoRA's rank is
+        # small, so the gathered copies are too), instead of 2K small products and as many kernel launches per layer
+        result = layer.base_layer(x, *args, **kwargs)
+        names = [name for name, _ in groups]
+        weight_a = torch.stack([layer.lora_A[n].weight for n in names])  # [K, r, d_in]
+        weight_b = torch.stack([layer.lora_B[n].weight for n in names])  # [K, d_out, r]
+        scaling = torch.tensor([float(layer.scaling[n]) for n in names], dtype=weight_a.dtype, device=x.device)
+        rows = torch.repeat_interleave(torch.arange(len(names), device=x.device), torch.tensor(sizes, device=x.device))  # [R]
+        hidden = torch.bmm(x.to(weight_a.dtype), weight_a[rows].transpose(1, 2))  # [R, T, r]
+        delta = torch.bmm(hidden, weight_b[rows].transpose(1, 2)) * scaling[rows].view(-1, 1, 1)  # [R, T, d_out]
+        return (result + delta).to(result.dtype)
     if isinstance(layer, LoraLayer):  # as peft's lora.Linear.forward: base output + B(A(x)) * scaling, per block
         result = layer.base_layer(x, *args, **kwargs)
         deltas = []
@@ -296,6 +315,7 @@ class _CellRun:
         self.phases.append({"objective": self.objective, "protocol": protocol, "start_weights": self.start_weights,
                             "end_weights": _fingerprint(self.params), "best_dev_loss": self.best_loss,
                             "best_step": self.best_step, "steps": steps, "stopped_early": self.stopped_early,
+                            "reached_epoch_limit": not self.stopped_early and steps >= self.max_steps,
                             "kept_step": self.best_step if protocol == "best" and self.best_step is not None else steps,
                             "dev_curve": self.curve,
                             "timing": {"seconds": round(seconds, 3), "steps": steps, "train_seconds": round(training, 3),
