@@ -50,10 +50,23 @@ def _grid(folder, name="engine", methods="base, sft, ia2, ia2-sft", epochs=1):
 def _comparable(grid) -> dict:
     """The grid's records minus volatile keys and the notes on how they ran: the node, and the pack (which cells were
     ready together depends on timing)."""
-    def unpacked(value):  # a trained method's `packing` note (its pack, K and adapter name) depends on timing too
-        if isinstance(value, dict): return {k: unpacked(v) for k, v in value.items() if k != "packing"}
+    def unpacked(value):  # a trained method's `packing` note (its pack, K and adapter name) depends on timing too, and
+        # packing K adapters changes the last bits of the weights (so their fingerprints), not what the contract compares
+        if isinstance(value, dict): return {k: unpacked(v) for k, v in value.items() if k not in ("packing", "start_weights", "end_weights")}
         return [unpacked(v) for v in value] if isinstance(value, list) else value
     return {name: unpacked({k: v for k, v in record.items() if k not in ("node", "pack")}) for name, record in records(grid).items()}
+
+
+def close(a, b, where="record"):
+    "`a` equals `b` with every float within 1e-5 relative (1e-6 absolute): the exactness contract of packed cells."
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), (where, a.keys() ^ b.keys())
+        for k in a: close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)): close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float): assert abs(a - b) <= 1e-6 + 1e-5 * abs(b), (where, a, b)
+    else: assert a == b, (where, a, b)
 
 
 def _started(start, tries: int = 5):
@@ -104,7 +117,7 @@ def test_ray_cluster_gives_the_records_of_a_local_run(cluster, tmp_path, one_thr
     assert run_grid(local, progress=False) == {"finished": 7, "failed": 0}
     done, expected = _comparable(on_ray), _comparable(local)
     assert len(expected) == 7 and sorted(done) == sorted(expected)
-    for name in expected: assert done[name] == expected[name], name
+    for name in expected: close(done[name], expected[name], name)
     nodes = {r["node"] for r in (json.loads(p.read_text()) for p in (on_ray.folder / "tiny-llama").glob("*.json"))}
     assert nodes <= {n.node_id for n in cluster.worker_nodes}  # computed on the workers, never on the head
     sequence = [json.loads(p.read_text()) for p in (on_ray.folder / "tiny-llama").glob("*_ia2-sft_*.json")]
