@@ -46,6 +46,14 @@ def _items(model, tok, n: int, method: str) -> dict:
     return items
 
 
+def _commit() -> str | None:
+    "The git commit the measured code is at (results.json and PACKING.md, which this script writes, are not code)."
+    import subprocess
+    try: return subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError): return None
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="smollm2-135m")
@@ -73,7 +81,7 @@ def main(argv=None) -> dict:
 
     result = {"model": a.model, "dtype": a.dtype, "n": a.n, "steps": a.steps, "method": a.method, "threads": a.threads,
               "device": a.device if cpu else torch.cuda.get_device_name(), "cpu": platform.processor() or platform.machine(),
-              "torch": torch.__version__, "load_average_at_start": os.getloadavg()}
+              "torch": torch.__version__, "load_average_at_start": os.getloadavg(), "commit": _commit()}
     warm = add_adapter(model, AdapterSettings(), seed=0)  # a first step pays oneDNN's and the allocator's set-up: not timed
     train_method(warm, a.method, items, paper_training_arguments(tempfile.mkdtemp(), learning_rate=1e-3, n_train=a.n,
                  max_steps=1, use_cpu=cpu), tok.pad_token_id)

@@ -239,13 +239,13 @@ def packing_lines(results: dict) -> list[str]:
     if not runs: return ["Not measured yet: `python benchmarks/packing.py --merge benchmarks/results.json` (see benchmarks/README.md)."]
     ks = sorted({int(k.rsplit("_k", 1)[1]) for r in runs for k in r if k.startswith("packed_cells_per_hour_over_single_k")})
     out = ["| model | dtype | N | device, threads | " + " | ".join(f"K = {k}: wall / CPU / allowed" for k in ks)
-           + " | load at start → end |", "|---|---|---|---|" + "---|" * len(ks) + "---|"]
+           + " | load at start → end | commit |", "|---|---|---|---|" + "---|" * len(ks) + "---|---|"]
     for r in runs:
         cells = [f"{r.get(f'packed_cells_per_hour_over_single_k{k}', '—')}× / {r.get(f'packed_cells_per_cpu_hour_over_single_k{k}', '—')}× / "
                  f"{r.get(f'cpu_allows_k{k}', '—')}×" for k in ks]
         load = lambda v: round(v[0], 1) if v else "—"
         out.append(f"| {r['model']} | {r['dtype']} | {r['n']} | {r['device']}, {r['threads']} | " + " | ".join(cells)
-                   + f" | {load(r.get('load_average_at_start'))} → {load(r.get('load_average_at_end'))} |")
+                   + f" | {load(r.get('load_average_at_start'))} → {load(r.get('load_average_at_end'))} | {r.get('commit') or 'not recorded'} |")
     worst = {k: results.get(f"packed_over_allowed_k{k}") for k in ks}
     out += ["", "Each ratio is cells per hour over `train_method` one cell at a time, on the same cells and steps: **wall** "
             "(what a user waits), **CPU** (this process's CPU seconds, which other jobs on a shared machine do not inflate) "
