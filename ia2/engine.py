@@ -62,8 +62,11 @@ def run_pack_loop(
     if len(configs) != len(output_dirs): raise ValueError(f"{len(configs)} configs but {len(output_dirs)} output_dirs; give one folder per config")
     return [run_cell(model, tokenizer, config, output_dir=folder, progress=progress) for config, folder in zip(configs, output_dirs)]
 
-def pack_runner():
-    "The function that computes a pack: `ia2.packing.run_pack` (K adapters per forward pass) when it exists, else `run_pack_loop`."
+def pack_runner(
+    size: int = 2,  # the pack's cell count
+):
+    "The function that computes a pack: `ia2.packing.run_pack` (K adapters per forward pass); a lone cell runs through `run_cell`."
+    if size == 1: return run_pack_loop  # bit for bit what a grid without packs computes (and reports to TensorBoard)
     try:
         from ia2.packing import run_pack
     except ModuleNotFoundError as error:
@@ -84,7 +87,7 @@ def pack_records(
     together = [c for c in cells if c not in alone]
     records = {c.cell_id: run_one(grid, c, model, tokenizer, progress=progress) for c in alone}
     if together:
-        start, runner = time.perf_counter(), pack_runner()
+        start, runner = time.perf_counter(), pack_runner(len(together))
         configs = [cell_config(grid, c) for c in together]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)

@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -221,6 +222,9 @@ class PackCell:
         self.method = method_id(self.method)
         if self.method not in METHODS: raise ValueError(f"{self.method!r} trains nothing; choose one of {list(METHODS)}")
         if self.patience is None: self.patience = getattr(self.args, "patience", PAPER_PATIENCE)
+        if [r for r in (self.args.report_to or []) if r != "none"]:
+            warnings.warn(f"a packed cell reports to no tracker (report_to={self.args.report_to}): the pack runs no Trainer "
+                          "loop; its per-step losses are in training.json's packing entry. Run with pack: 1 to report.")
         if self.patience < 1: raise ValueError(f"patience must be >= 1, got {self.patience}")
         for objective in METHODS[self.method]:
             if objective_targets(objective) not in self.items:
