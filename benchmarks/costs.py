@@ -516,6 +516,10 @@ def packed_factor(results: dict | None, k: int, device: str, model: str = MODEL)
     machine = (results.get("machine") or {}).get("device")
     if machine is not None and machine != device: return None, f"its machine is {machine}, not {device}"
     key = PACK_KEY.format(k=k)
+    if device == "cpu":  # benchmarks/packing.py's runs: this model in float32 (the CPU records' dtype), its CPU-hour ratio, worst N
+        cpu_key = f"packed_cells_per_cpu_hour_over_single_k{k}"
+        runs = [r for r in results.get("packing_runs") or [] if r.get("model") == model and r.get("dtype") == "float32" and cpu_key in r]
+        if runs: return float(min(r[cpu_key] for r in runs)), f"packing_runs[{model}, float32].{cpu_key} (worst N)"
     by_model = (results.get("keys_by_model") or {}).get(key)
     if isinstance(by_model, dict) and isinstance(by_model.get(model), (int, float)): return float(by_model[model]), f"keys_by_model.{key}.{model}"
     if isinstance(results.get(key), (int, float)): return float(results[key]), key
