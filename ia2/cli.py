@@ -68,8 +68,8 @@ def config_from_options(args: argparse.Namespace, defaults: dict | None = None, 
 
 # %% ../nbs/12_cli.ipynb #b04376e9
 def results_table(
-    rows: pd.DataFrame,  # one row per (method, eval_task) with accuracy, ece and ood
-) -> pd.DataFrame:
+    rows: "pandas.DataFrame",  # one row per (method, eval_task) with accuracy, ece and ood
+) -> "pandas.DataFrame":
     "Methods x (task, metric) table of accuracy and ECE."
     from ia2.records import METHOD_ORDER
     rows = rows.assign(task=[t + ("*" if o else "") for t, o in zip(rows.eval_task, rows.ood)])
@@ -254,7 +254,7 @@ def _status(args) -> int:
         return 1 if problems else 0
     return 0
 
-def timing_table(frame_records: list[dict]) -> pd.DataFrame:
+def timing_table(frame_records: list[dict]) -> "pandas.DataFrame":
     "Mean seconds per stage over cells, per method (from each record's `profile`)."
     import pandas as pd
     rows = [{"method": r["cell"]["method"], **r.get("profile", {})} for r in frame_records if r.get("profile")]
