@@ -37,7 +37,7 @@ from .config import CellConfig
 from .data import eval_demonstrations, training_demonstrations
 from .io import umask_mode
 from .models import adapters_in_model_dtype, cache_dir
-from .pipeline import (StageTimer, checked_cell_data, dev_demonstrations, evaluate_baselines, icl_demonstration_ids, load_cell_data, measure_icl_gap,
+from .pipeline import (StageTimer, checked_cell_data, prepare_cell, dev_demonstrations, evaluate_baselines, icl_demonstration_ids, load_cell_data, measure_icl_gap,
                        needs_teacher, remove_adapter, row_hash, run_cell, teacher_records, training_items)
 from .trainers import (METHODS, PAPER_PATIENCE, AdapterSettings, IA2Collator, IA2Trainer,
                        IA2Config, add_adapter, method_id, objective_targets, paper_training_arguments,
@@ -583,38 +583,6 @@ def pack_size(
     return max(1, min(cells, budget // per_cell))
 
 # %% ../nbs/06b_packing.ipynb #5ca9cd91
-def _prepare_cell(model, tokenizer, config: CellConfig, progress: bool) -> dict:
-    "`run_cell`'s stages before training: data, baselines, ICL gap, similarity queries, teacher records, training items."
-    timer = StageTimer()
-    with timer("data"):
-        data, overlap = checked_cell_data(tokenizer, config)  # the same checks as run_cell, before anything is computed
-    details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
-    if overlap: details["overlap"] = overlap
-    model.eval()
-    rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size, config.max_new_tokens,
-                                           progress, timer)
-    if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
-    store = config.store or cache_dir() / "activations"
-    held_out = records = None
-    if config.trained:
-        with timer("icl_gap"):
-            details["icl_gap"] = measure_icl_gap(model, tokenizer, data.task, data.split.train, data.split.dev, config.run,
-                                                 config.batch_size, config.max_new_tokens)
-    if config.similarity_rows:
-        queries = data.eval_sets[data.task.name][1][:config.similarity_rows]
-        demos = eval_demonstrations(queries, data.split.rest, config.n - 1, config.run)
-        with timer("teacher:similarity"):
-            held_out = queries, teacher_records(model, tokenizer, data.task, queries, demos, store, config.max_new_tokens, progress)
-        with timer("similarity:base"):
-            details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
-    if needs_teacher(config.trained):
-        split = data.split
-        demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
-        with timer("teacher"):
-            records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
-    return {"data": data, "details": details, "rows": rows, "predictions": predictions, "held_out": held_out,
-            "items": training_items(tokenizer, data.task, data.split, records), "timer": timer}
-
 def _data_key(config: CellConfig) -> tuple:
     "Cells with equal keys have equal data, baselines, ICL gap, teacher and items: they share one preparation."
     return tuple(getattr(config, f) for f in ("model", "task", "n", "run", "eval_rows", "ood", "batch_size", "similarity_rows",
@@ -650,7 +618,7 @@ def run_pack(
     prepared, shared = [], {}
     for config in tqdm(configs, desc="prepare cells", unit="cell", disable=not progress, leave=False):
         key = _data_key(config)
-        if key not in shared: shared[key] = _prepare_cell(model, tokenizer, config, progress)
+        if key not in shared: shared[key] = prepare_cell(model, tokenizer, config, progress=progress)
         first = shared[key]
         prepared.append({**first, "details": copy.deepcopy(first["details"]), "rows": list(first["rows"]),
                          "predictions": list(first["predictions"]), "timer": copy.deepcopy(first["timer"])})

@@ -39,7 +39,8 @@ __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'ce
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
            'teacher_records', 'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult',
            'unknown_keywords', 'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate',
-           'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data', 'planned_stages', 'run_cell']
+           'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data', 'planned_stages', 'prepare_cell',
+           'run_cell']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -525,6 +526,42 @@ def planned_stages(config: CellConfig) -> list[str]:
         stages += [f"train:{method}", f"eval:{method}", f"dev:{method}"] + ([f"similarity:{method}"] if config.similarity_rows else [])
     return stages
 
+def prepare_cell(
+    model, tokenizer,  # the base causal LM and its tokenizer
+    config: CellConfig,  # the cell
+    data: CellData | None = None,  # the cell's data (default: `load_cell_data(config)`)
+    progress: bool = True,  # progress bars
+    timer: StageTimer | None = None,  # where the stages' seconds go
+) -> dict:  # data, details, rows, predictions, held_out, items, timer
+    "A cell's stages before training (run_cell's, and a pack's for each of its cells): data, baselines, ICL gap, similarity queries, teacher, items."
+    timer = timer or StageTimer()
+    with timer("data"):
+        data, overlap = checked_cell_data(tokenizer, config, data)
+    details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
+    if overlap: details["overlap"] = overlap
+    model.eval()
+    rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
+                                           config.max_new_tokens, progress, timer)
+    if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
+    store = config.store or cache_dir() / "activations"
+    held_out = records = None
+    if config.trained:
+        with timer("icl_gap"):
+            details["icl_gap"] = measure_icl_gap(model, tokenizer, data.task, data.split.train, data.split.dev, config.run,
+                                                 config.batch_size, config.max_new_tokens)
+    if config.similarity_rows:
+        with timer("teacher:similarity"):
+            held_out = _similarity_queries(model, tokenizer, data, config, store, progress)
+        with timer("similarity:base"):
+            details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
+    if needs_teacher(config.trained):
+        split = data.split
+        demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
+        with timer("teacher"):
+            records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
+    return {"data": data, "details": details, "rows": rows, "predictions": predictions, "held_out": held_out,
+            "items": training_items(tokenizer, data.task, data.split, records), "timer": timer}
+
 def run_cell(
     model, tokenizer,  # the base causal LM and its tokenizer
     config: CellConfig,  # the cell
@@ -538,32 +575,9 @@ def run_cell(
     outer = tqdm(total=len(planned_stages(config)), desc=f"{config.task} N={config.n}", unit="stage", smoothing=0,
                  disable=not progress)
     with outer:
-        timer = StageTimer(outer)
-        with timer("data"):
-            data, overlap = checked_cell_data(tokenizer, config, data)
-        details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
-        if overlap: details["overlap"] = overlap
-        model.eval()
-        rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
-                                               config.max_new_tokens, progress, timer)
-        if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
-        store = config.store or cache_dir() / "activations"
-        held_out = records = None
-        if config.trained:
-            with timer("icl_gap"):
-                details["icl_gap"] = measure_icl_gap(model, tokenizer, data.task, data.split.train, data.split.dev, config.run,
-                                                     config.batch_size, config.max_new_tokens)
-        if config.similarity_rows:
-            with timer("teacher:similarity"):
-                held_out = _similarity_queries(model, tokenizer, data, config, store, progress)
-            with timer("similarity:base"):
-                details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
-        if needs_teacher(config.trained):
-            split = data.split
-            demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
-            with timer("teacher"):
-                records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
-        items = training_items(tokenizer, data.task, data.split, records)
+        prepared = prepare_cell(model, tokenizer, config, data, progress, StageTimer(outer))
+        data, details, rows, predictions, held_out, items, timer = (prepared[k] for k in (
+            "data", "details", "rows", "predictions", "held_out", "items", "timer"))
         for method in config.trained:
             peft_model = make_adapter(model, config.adapter, seed=config.run)
             first = METHODS[method][0]
