@@ -324,8 +324,9 @@ def training_arguments(
     else:
         for key in args or {}:
             if key not in ia2_config_fields(): raise unknown_keywords("IA2Config", {key: None}, ia2_config_fields())
-        settings = dict(per_device_train_batch_size=min(4, n_train), report_to=[], dataloader_num_workers=0,
-                        disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(), seed=0, data_seed=0, **(args or {}))
+        settings = {**dict(per_device_train_batch_size=min(4, n_train), report_to=[], dataloader_num_workers=0,
+                           disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(), seed=0, data_seed=0),
+                    **(args or {})}  # the caller's fields win over these defaults (dict(..., **args) refused a repeated key)
     settings["output_dir"] = str(output_dir)
     if learning_rate is not None: settings["learning_rate"] = learning_rate
     if run is not None: settings["seed"] = settings["data_seed"] = run

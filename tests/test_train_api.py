@@ -146,3 +146,8 @@ def test_a_phase_that_reaches_its_epoch_limit_says_so(task_rows, tmp_path, caplo
     phase = result.summary["phases"][0]
     assert phase["reached_epoch_limit"] and not phase["stopped_early"]
     assert "ran to its epoch limit (1 steps) without early stopping" in caplog.text
+
+
+def test_args_may_set_what_train_defaults(task_rows, tmp_path):
+    result = run(task_rows, tmp_path, args={**FAST, "disable_tqdm": True, "use_cpu": True, "report_to": []})
+    assert result.summary["training_arguments"]["disable_tqdm"] is True
