@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import build_docs  # noqa: E402
 import check_docs  # noqa: E402
 import check_paths  # noqa: E402
 
@@ -63,3 +64,29 @@ def test_a_paper_page_needs_a_table_or_a_figure():
     assert any("no table and no figure" in e for e in errors), errors
     shown = '<html><body><article><table><tr><td>1</td></tr></table></article></body></html>'
     assert check_docs.page_errors(check_docs.SITE / "paper" / "table1.html", shown, {}) == []
+
+
+@pytest.mark.parametrize("markdown, expected", [
+    ("[Performance](performance.md).", "[Performance](performance.html)."),
+    ("[cli](12_cli.ipynb#ia2-run) and [x](paper/table8_paired_tests.ipynb)",
+     "[cli](12_cli.html#ia2-run) and [x](paper/table8_paired_tests.html)"),
+    ("[pep](https://peps.python.org/pep-0562.md) [top](#top) [abs](/x.md)",
+     "[pep](https://peps.python.org/pep-0562.md) [top](#top) [abs](/x.md)"),
+])
+def test_notebook_links_to_pages_point_at_the_built_html(markdown, expected):
+    # mkdocs-jupyter leaves a notebook's links as written; a `.md` link there was a broken link on the site (CI, stop 27)
+    assert build_docs.site_links(markdown) == expected
+
+
+def test_every_relative_link_in_a_notebook_names_a_page_that_exists():
+    import json
+    nbs = Path(__file__).resolve().parent.parent / "nbs"
+    missing = []
+    for nb in nbs.rglob("*.ipynb"):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "markdown": continue
+            text = "".join(cell["source"])
+            for m in build_docs.PAGE_LINK.finditer(text):
+                target = m.group(0)[2:].split("#")[0].rstrip(")")
+                if not (nb.parent / target).exists(): missing.append(f"{nb.relative_to(nbs)}: {target}")
+    assert not missing, missing

@@ -31,12 +31,20 @@ IFRAME_WORKER_SHA256 = 'e8c5d12d87829c503afba01d67772ea9f4aba5b7ae57a0c98e191771
 SOURCE_LINK = re.compile(r'^\[source\]\(\S+\)\{[^}]*\}\n', re.M)
 DIRECTIVE = re.compile(r'^\s*#\s*\|')
 EXECUTED = ROOT/'runs'/'paper_notebooks'  # where `make paper-quick` writes the executed paper notebooks
+# a relative link to another page of the site in a notebook's markdown: mkdocs rewrites `page.md` links only in
+# markdown pages, and mkdocs-jupyter leaves notebook links alone, so they are pointed at the built `.html` here
+PAGE_LINK = re.compile(r'\]\((?![a-z][a-z0-9+.-]*:|/|#)([^)\s#]+)\.(?:md|ipynb)(#[^)\s]*)?\)')
 TRAINER_LOG = re.compile(r"^\{'(loss|eval_loss|train_runtime|train_loss|grad_norm|epoch)'")  # Trainer.log's printed dicts
 
 
 def _directives(source: str) -> list[str]:
     "The nbdev directives (`#| name ...`) of a cell."
     return [DIRECTIVE.sub('', line).strip() for line in source.splitlines() if DIRECTIVE.match(line)]
+
+
+def site_links(markdown: str) -> str:
+    "A notebook's markdown with its relative `page.md` / `page.ipynb` links pointing at the built `page.html`."
+    return PAGE_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})", markdown)
 
 
 def stage_notebook(src: Path, dst: Path):
@@ -55,6 +63,8 @@ def stage_notebook(src: Path, dst: Path):
             cell['outputs'] = [o for o in map(_quiet, cell.get('outputs', [])) if o is not None]
             if not source and not cell.get('outputs'):
                 continue
+        elif cell['cell_type'] == 'markdown':
+            source = site_links(source)
         cell['source'] = source
         cells.append(cell)
     nb['cells'] = cells
