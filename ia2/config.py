@@ -121,6 +121,7 @@ class CellConfig:
     data_dir: str | None = None  # local data folder (None: $IA2_DATA_DIR, else the Hugging Face hub)
     store: str | None = None  # teacher activation store (None: the ia2 cache)
     allow_overlap: bool = False  # run even when evaluation rows are training/dev rows or their own ICL demonstration
+    sampling: Literal["paper", "balanced"] = "paper"  # the N training rows: a random draw (the paper) or label by label in turn
     training: dict[str, Any] = field(default_factory=dict)  # `IA2Config` fields for the trained methods, e.g. {protocol: paper, beta: 0.3}
 
     def __post_init__(self):

@@ -78,6 +78,7 @@ class CellData:
     split: RunSplit  # N training rows, dev rows, and the rest of the pool (ICL demonstrations)
     eval_sets: dict[str, tuple[Task, list[Example]]]  # name -> (task, rows); the training task's first, then OOD tasks
     note: str = ""  # how the pool departs from the paper's ('' when it does not)
+    sampling: str = "paper"  # how the N training rows were drawn (`split_run`'s `sampling`)
 
     def provenance(self) -> dict:
         "Row indices and content hashes of the train, dev and evaluation rows, the training rows' labels (their class balance), and the seeds (all the run index)."
@@ -85,7 +86,7 @@ class CellData:
         return {"train": {**_ids(self.split.train), "label": [r.label for r in self.split.train]}, "dev": _ids(self.split.dev),
                 "eval": {name: _ids(rows) for name, (_, rows) in self.eval_sets.items()},
                 "seeds": {"split": run, "train_demonstrations": run, "eval_demonstrations": run, "adapter": run,
-                          "training": run}, "pool_note": self.note}
+                          "training": run}, "pool_note": self.note, "sampling": self.sampling}
 
 def load_cell_data(config: CellConfig) -> CellData:
     "The data of a cell of one of the registered tasks (the paper's, or any `register_task`ed one)."
@@ -98,7 +99,8 @@ def load_cell_data(config: CellConfig) -> CellData:
             raise ValueError(f"eval_rows is {config.eval_rows}, but {eval_task.name} has {len(rows)} evaluation rows "
                              f"(the paper's protocol keeps at most 500); lower eval_rows to {len(rows)} or less")
         eval_sets[eval_task.name] = (eval_task, rows[:config.eval_rows])
-    return CellData(task, split_run(data.pool, config.n, config.run), eval_sets, data.pool_note)
+    return CellData(task, split_run(data.pool, config.n, config.run, sampling=config.sampling), eval_sets, data.pool_note,
+                    config.sampling)
 
 def cell_data_from_examples(
     task: Task,  # the training task
@@ -107,9 +109,11 @@ def cell_data_from_examples(
     n: int,  # N
     run: int = 0,  # run index (seeds the split)
     ood: dict[str, tuple[Task, list[Example]]] | None = None,  # more evaluation sets: name -> (task, rows)
+    sampling: str = "paper",  # the N training rows: 'paper' (a random draw) or 'balanced' (label by label in turn)
 ) -> CellData:
     "The data of a cell on rows of your own."
-    return CellData(task, split_run(pool, n, run), {task.name: (task, list(eval_rows)), **(ood or {})})
+    return CellData(task, split_run(pool, n, run, sampling=sampling), {task.name: (task, list(eval_rows)), **(ood or {})},
+                    sampling=sampling)
 
 # %% ../nbs/10d_pipeline.ipynb #aa679992
 def evaluate_baselines(

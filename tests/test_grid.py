@@ -108,3 +108,18 @@ def test_report_to_tensorboard_writes_event_files(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     tags = set().union(*(EventAccumulator(str(e.parent)).Reload().Tags()["scalars"] for e in events))
     assert any("loss" in t for t in tags), tags
+
+
+def test_balanced_sampling_draws_the_training_rows_label_by_label(tmp_path):
+    from ia2.data import split_run
+    from ia2.tasks import Example
+    pool = [Example(f"q{i}", "x", int(i % 2 == 0), i) for i in range(40)]
+    assert any(sorted(e.label for e in split_run(pool, 4, r).train) != [0, 0, 1, 1] for r in range(3))  # the paper's draw
+    grid = load_grid(_grid(tmp_path, epochs=1, **{"methods: [base, ICL, sft, ia2, ia2-sft]": "methods: [sft]",
+                                                  "runs: [0]": "runs: [0, 1, 2]\nsampling: balanced"}))
+    assert run_grid(grid, progress=False) == {"finished": 3, "failed": 0}
+    made = records(grid)
+    assert len(made) == 3
+    for record in made.values():
+        assert sorted(record["provenance"]["train"]["label"]) == [0, 0, 1, 1], record["provenance"]["train"]
+        assert record["provenance"]["sampling"] == record["config"]["sampling"] == "balanced"
