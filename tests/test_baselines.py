@@ -49,3 +49,21 @@ def test_a_vector_changes_the_predictions(tiny_grid):
     confidence = {m: found[m]["predictions"][0]["confidence"] for m in found}
     for method in ("task-vector", "icv"):
         assert any(not math.isclose(a, b, abs_tol=1e-6) for a, b in zip(confidence[method], confidence["base"])), method
+
+
+def test_multi_token_tasks_generate_with_the_vector_and_choose_on_dev_accuracy():
+    import warnings
+    from ia2.baselines import evaluate_training_free
+    from ia2.models import build_tiny_model
+    from ia2.tasks import Example, Task
+    model, tokenizer = build_tiny_model("llama", seed=0)
+    task = Task("tiny_echo", template="Q:{q}\nA:", answer_checker=lambda r, g: r.strip() == g.strip(), max_new_tokens=4)
+    rows = [Example(f"Q:word {i}\nA:", f" w{i}", None, i) for i in range(10)]
+    for method, key in (("task-vector", "layer"), ("icv", "strength")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got, predictions, choice = evaluate_training_free(model, tokenizer, method, task, rows[:4], rows[4:6],
+                                                              {"tiny_echo": (task, rows[6:])}, batch_size=4, progress=False)
+        assert got[0]["eval_rows"] == 4 and len(predictions[0]["response"]) == 4 and all(predictions[0]["response"])
+        assert all(set(d) == {key, "accuracy"} for d in choice["dev"])  # no NLL through a patched forward
+        assert choice[key] == choose_on_dev({d[key]: d for d in choice["dev"]})
