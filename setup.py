@@ -12,7 +12,7 @@ licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache S
 statuses = ['Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
 lic = licenses[cfg['license']]
 figures, offline = cfg.get('figures_requirements', '').split(), cfg.get('offline_requirements', '').split()
-ray = cfg.get('ray_requirements', '').split()
+ray, trl = cfg.get('ray_requirements', '').split(), cfg.get('trl_requirements', '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -33,8 +33,8 @@ setuptools.setup(
     package_data={'ia2': ['resources/*', 'resources/**/*']},
     include_package_data=True,
     install_requires=cfg.get('requirements', '').split(),
-    extras_require={'figures': figures, 'offline': offline, 'ray': ray,
-                    'dev': cfg.get('dev_requirements', '').split() + figures + offline + ray},
+    extras_require={'figures': figures, 'offline': offline, 'ray': ray, 'trl': trl,
+                    'dev': cfg.get('dev_requirements', '').split() + figures + offline + ray + trl},
     python_requires='>=' + cfg['min_python'],
     long_description=(HERE/'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',

@@ -99,7 +99,8 @@ def grid_cells(
             if "base" in methods: out.append((GridCell(model, task, 0, "base", None, None, 0), (model, task, 0, "base", None), 0))
             for n in grid.n:
                 for run in sorted(grid.runs, key=lambda r: (r not in search, r)):
-                    if "ICL" in methods: out.append((GridCell(model, task, n, "ICL", None, None, run), (model, task, n, "ICL", None), run))
+                    for baseline in [m for m in BASELINES if m != "base" and m in methods]:  # ICL and the training-free ones: per N and run
+                        out.append((GridCell(model, task, n, baseline, None, None, run), (model, task, n, baseline, None), run))
                     for lr in grid.learning_rates if run in search else [None]:
                         for method in trained:
                             for adapter in grid.adapters:

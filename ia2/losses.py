@@ -67,6 +67,7 @@ def soft_label_loss(
     logits: torch.Tensor,  # [batch, pos, vocab] student logits at the response positions
     teacher: torch.Tensor | tuple[torch.Tensor, torch.Tensor],  # [batch, pos, vocab] teacher probabilities, or top-k (values, indices), each [batch, pos, k]
     position_mask: torch.Tensor,  # [batch, pos] true at response positions, false at padding
+    top_k: int | None = None,  # None: renormalise the teacher over what it holds; k: the authors' top k + uniform rest
 ) -> torch.Tensor:  # float32 scalar
     "KL(teacher || student) per response position, averaged over positions, then over examples."
     if logits.ndim != 3:
@@ -74,6 +75,8 @@ def soft_label_loss(
     batch, pos, vocab = logits.shape
     mask, n_positions = _response_mask(position_mask, batch, pos)
     student_logp = F.log_softmax(logits.float(), dim=-1)  # [batch, pos, vocab]
+    if top_k is not None:
+        teacher = _top_k_uniform_rest(teacher, top_k, vocab, mask)
     if isinstance(teacher, torch.Tensor):
         if teacher.shape != logits.shape:
             raise ValueError(f"teacher probabilities {tuple(teacher.shape)} must match logits {tuple(logits.shape)}")
@@ -96,6 +99,33 @@ def soft_label_loss(
     kl = (torch.xlogy(teacher_probs, teacher_probs) - teacher_probs * student_logp).sum(dim=-1)  # [batch, pos]
     kl = torch.where(mask, kl, 0.0)
     return (kl.sum(dim=1) / n_positions).mean()
+
+# %% ../nbs/05_losses.ipynb #b7d1e0a2
+def _top_k_uniform_rest(
+    teacher: torch.Tensor | tuple[torch.Tensor, torch.Tensor],  # [batch, pos, vocab] probabilities, or top-k' (values, indices)
+    top_k: int,  # k: how many of the teacher's most likely tokens keep their probability
+    vocab: int,  # V, the student's vocabulary size
+    mask: torch.Tensor,  # [batch, pos] boolean, true at response positions
+) -> torch.Tensor:  # [batch, pos, vocab] the authors' target q_k
+    "The teacher's top `top_k` probabilities, the remaining mass spread uniformly over the other tokens (authors' `tokl_top_k`)."
+    if not 1 <= top_k <= vocab:
+        raise ValueError(f"tokl top_k={top_k} must be in [1, vocab={vocab}]; None keeps the renormalised form")
+    if isinstance(teacher, torch.Tensor):
+        values, indices = teacher.float().topk(top_k, dim=-1)  # [batch, pos, k]
+    elif isinstance(teacher, tuple) and len(teacher) == 2:
+        stored_values, stored_indices = teacher
+        if stored_values.shape[-1] < top_k:
+            raise ValueError(f"the teacher cache holds the top {stored_values.shape[-1]} tokens per position; tokl top_k={top_k} "
+                             "needs at least that many: lower tokl_top_k or record the teacher with a larger top_k")
+        values, order = stored_values.float().topk(top_k, dim=-1)
+        indices = stored_indices.gather(-1, order)
+    else:
+        raise TypeError(f"teacher must be a probability tensor or a (values, indices) tuple, not {type(teacher).__name__}")
+    values = torch.where(mask[..., None], values, 0.0)
+    indices = torch.where(mask[..., None], indices, torch.arange(top_k, device=indices.device))  # padding: any distinct ids
+    rest = (1.0 - values.sum(dim=-1, keepdim=True)).clamp(min=0.0) / max(vocab - top_k, 1)  # [batch, pos, 1]
+    return rest.expand(*values.shape[:2], vocab).clone().scatter_(-1, indices, values)
+
 
 # %% ../nbs/05_losses.ipynb #fda8f7ea
 def joint_loss(

@@ -8,22 +8,24 @@ from __future__ import annotations
 import difflib
 
 # %% auto #0
-__all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'PROTOCOLS', 'DEFAULT_PROTOCOL', 'BASELINES', 'OBJECTIVES', 'METHODS',
-           'METHOD_LABELS', 'method_id', 'objective_targets', 'needs_teacher']
+__all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'PROTOCOLS', 'DEFAULT_PROTOCOL', 'BASELINES', 'TRAINING_FREE', 'OBJECTIVES',
+           'METHODS', 'METHOD_LABELS', 'method_id', 'objective_targets', 'needs_teacher']
 
 # %% ../nbs/00b_methods.ipynb #11cccec7
 PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
 PAPER_PATIENCE = 5  # ... and stops after 5 dev evaluations without improvement (App. B)
 PROTOCOLS = ("best", "paper")  # which weights a phase ends with: the best dev evaluation's, or the stop-time ones
 DEFAULT_PROTOCOL = "best"  # restore the best dev checkpoint ('paper': keep the stop-time weights, as the authors' code does)
-BASELINES = ("base", "ICL")  # methods that train nothing
+BASELINES = ("base", "ICL", "task-vector", "icv")  # methods that train nothing
+TRAINING_FREE = ("task-vector", "icv")  # baselines that put the N training rows into a vector, its layer or strength chosen on dev
 OBJECTIVES = ("sft", "sft_icl", "tokl", "ia2", "joint")  # single-phase training objectives
 METHODS = {  # method id -> objectives trained one after the other on the same adapter
     "sft": ("sft",), "sft_icl": ("sft_icl",), "tokl": ("tokl",), "ia2": ("ia2",), "joint": ("joint",),
     "ia2-sft": ("ia2", "sft"), "sft-ia2": ("sft", "ia2")}
 METHOD_LABELS = {  # method id -> how tables and figures name it
     "base": "base", "ICL": "ICL", "sft": "SFT", "sft_icl": "SFT (ICL responses)", "tokl": "SFT (soft labels)",
-    "ia2": "IA2", "joint": "IA2 + SFT (joint)", "ia2-sft": "IA2→SFT", "sft-ia2": "SFT→IA2"}
+    "ia2": "IA2", "joint": "IA2 + SFT (joint)", "ia2-sft": "IA2→SFT", "sft-ia2": "SFT→IA2",
+    "task-vector": "task vector", "icv": "in-context vector"}
 
 # %% ../nbs/00b_methods.ipynb #a28b0524
 def method_id(

@@ -652,6 +652,9 @@ def _pack_cell(config: CellConfig, items: dict, method: str, output_dir: Path, p
     "The PackCell of one trained method of a config, with the training arguments `train_adapter` would use."
     args = config.training_config(Path(output_dir) / method, n_train=len(items["ground_truth"][0]), disable_tqdm=not progress,
                                   use_cpu=not torch.cuda.is_available())
+    if args.tokl_top_k is not None and "tokl" in METHODS[method]:
+        raise NotImplementedError(f"{method}: packed training reads no tokl_top_k (the authors' top-k soft labels); "
+                                  "run this cell unpacked (ia2.pipeline.run_cell), or drop training.tokl_top_k")
     return PackCell(method, items, args, args.patience, {"cell": dataclasses.asdict(config)}, seed=config.run)
 
 def _train_and_evaluate_pack(model, tokenizer, jobs, cells, configs, prepared, phase_rows, final, pack_id, progress):

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
+from .baselines import evaluate_training_free
 from .config import CellConfig, nearest_key
 from .data import RunSplit, build_icl_prompt, eval_demonstrations, load_task, split_run, training_demonstrations
 from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
-from .methods import BASELINES, METHOD_LABELS, METHODS, method_id, needs_teacher
+from .methods import BASELINES, METHOD_LABELS, METHODS, TRAINING_FREE, method_id, needs_teacher
 from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir, carried_adapter
 from .tasks import Example, Task, check_label_tokenization, get_task
@@ -119,15 +120,21 @@ def cell_data_from_examples(
 def evaluate_baselines(
     model, tokenizer,  # the base model and its tokenizer
     data: CellData,  # the cell's data
-    methods: list[str],  # which of 'base', 'ICL' to evaluate
+    methods: list[str],  # which of the baselines ('base', 'ICL', 'task-vector', 'icv') to evaluate
     batch_size: int = 8,  # prompts per forward
     max_new_tokens: int | None = None,  # multi-token tasks: generation limit
     progress: bool = True,  # progress bars
     timer: StageTimer | None = None,  # where to add the seconds
-) -> tuple[list[dict], list[dict]]:
-    "Metric rows and per-row predictions of the baselines of `methods`."
-    rows, predictions, timer = [], [], timer or StageTimer()
+) -> tuple[list[dict], list[dict], dict]:  # rows, predictions, and the training-free baselines' dev choices
+    "Metric rows and per-row predictions of the baselines of `methods`, and what the training-free ones chose on dev."
+    rows, predictions, choices, timer = [], [], {}, timer or StageTimer()
     for method in [m for m in BASELINES if m in methods]:
+        if method in TRAINING_FREE:  # ia2.baselines: vectors from the N training rows, layer or strength chosen on dev
+            with timer(f"eval:{method}"):
+                r, p, choices[method] = evaluate_training_free(model, tokenizer, method, data.task, data.split.train, data.split.dev,
+                                                               data.eval_sets, data.split.run, batch_size, max_new_tokens, progress)
+            rows += r; predictions += p
+            continue
         demos = None
         if method == "ICL":
             k = len(data.split.train) - 1
@@ -135,7 +142,7 @@ def evaluate_baselines(
         with timer(f"eval:{method}"), adapters_disabled(model) as base:
             r, p = evaluate_method(base, tokenizer, method, data.eval_sets, demos, batch_size, progress, max_new_tokens)
         rows += r; predictions += p
-    return rows, predictions
+    return rows, predictions, choices
 
 def row_overlap(
     data: CellData,  # the cell's data
@@ -545,8 +552,9 @@ def prepare_cell(
     details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
     if overlap: details["overlap"] = overlap
     model.eval()
-    rows, predictions = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
-                                           config.max_new_tokens, progress, timer)
+    rows, predictions, choices = evaluate_baselines(model, tokenizer, data, config.methods, config.batch_size,
+                                                    config.max_new_tokens, progress, timer)
+    if choices: details["dev_choice"] = choices  # the layer or strength each training-free baseline chose on dev
     if "ICL" in config.methods: details["provenance"]["icl_demonstrations"] = icl_demonstration_ids(data)
     store = config.store or cache_dir() / "activations"
     held_out = records = None

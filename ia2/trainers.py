@@ -180,6 +180,9 @@ class IA2Config(TrainingArguments):
     eval_at_epoch_end: bool = field(default=True, metadata={"help": "also evaluate the dev loss at every epoch end (the paper's schedule)"})
     max_new_tokens: int | None = field(default=None, metadata={"help": "multi-token tasks: the teacher's response length "
                                        "(None: the task's `teacher_max_new_tokens`)"})
+    tokl_top_k: int | None = field(default=None, metadata={"help": "the tokl objective (others do not read it, as only joint reads "
+                                   "beta): keep the teacher's top k probabilities and spread the rest uniformly (the authors' "
+                                   "--tokl_top_k); None renormalises what the teacher holds"})
     # the paper's values for TrainingArguments' own fields
     learning_rate: float = field(default=1e-3, metadata={"help": "the paper searches 1e-4, 3e-4 and 1e-3"})
     num_train_epochs: float = field(default=PAPER_MAX_EPOCHS, metadata={"help": "epoch limit; early stopping usually ends sooner"})
@@ -201,6 +204,8 @@ class IA2Config(TrainingArguments):
         if self.patience < 1: raise ValueError(f"patience must be >= 1, got {self.patience}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1 or None, got {self.max_new_tokens}")
+        if self.tokl_top_k is not None and self.tokl_top_k < 1:
+            raise ValueError(f"tokl_top_k must be >= 1 or None, got {self.tokl_top_k}")
         super().__post_init__()
 
 IA2TrainingArguments = IA2Config  # the name before IA2Config; kept for old code
@@ -321,7 +326,7 @@ class IA2Trainer(Trainer):
             logits = outputs.logits  # [batch, G_max, vocab]: the producing positions' logits
             if objective == "tokl":
                 teacher = inputs["teacher_probs"] if "teacher_topk_ids" not in inputs else (inputs["teacher_probs"], inputs["teacher_topk_ids"])
-                loss = soft_label_loss(logits, teacher, mask)
+                loss = soft_label_loss(logits, teacher, mask, top_k=getattr(self.args, "tokl_top_k", None))
             else:
                 ce = sft_loss(logits, inputs["target_ids"])
                 loss = joint_loss(alignment, ce, self.beta) if objective == "joint" else ce

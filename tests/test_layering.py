@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ia2"
 LAYERS = [  # lowest first; a module may import only modules listed before it
     "methods", "io", "answers", "hooks", "losses", "metrics", "shipped",
     "tasks", "data", "models", "activations", "trainers", "evaluation", "analysis",
-    "config", "ready", "records", "pipeline", "packing", "experiments", "engine", "stats", "figures", "cli",
+    "baselines", "sdft", "config", "ready", "records", "pipeline", "packing", "experiments", "engine", "stats", "figures", "cli",
     "__init__",
 ]
 

@@ -127,6 +127,34 @@ def test_soft_label_top_k_renormalises_teacher_only():
                           soft_label_loss(logits, teacher, torch.ones(1, 2)), atol=1e-6)
 
 
+def _authors_tokl_top_k(logits, top_probs, top_indices, n_steps):
+    "scripts/train_unified.py lines 570-589 of aamixsh/ia2 (one example): top-k kept, the rest uniform, full-vocab KL."
+    log_probs = F.log_softmax(logits, dim=-1)  # [seq_len, vocab]
+    vocab_size, step_losses = log_probs.shape[-1], []
+    for t in range(n_steps):
+        k = top_indices[t].shape[0]
+        remaining = torch.clamp(1.0 - top_probs[t].sum(), min=0.0)
+        target = torch.full((vocab_size,), (remaining / max(vocab_size - k, 1)).item(), dtype=log_probs.dtype)
+        target.scatter_(0, top_indices[t], top_probs[t])
+        step_losses.append(F.kl_div(log_probs[t], target, reduction="sum"))
+    return torch.stack(step_losses).mean()
+
+
+@pytest.mark.parametrize("stored_k", [None, 5])
+def test_soft_label_authors_top_k_matches_their_loop(stored_k):
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(2, 3, 11, generator=gen)  # [batch, pos, vocab]
+    teacher = torch.softmax(2 * torch.randn(2, 3, 11, generator=gen), dim=-1)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    values, indices = teacher.topk(3, dim=-1)  # what their teacher stores with --tokl_top_k 3
+    expected = torch.stack([_authors_tokl_top_k(logits[b], values[b], indices[b], n) for b, n in enumerate([2, 3])]).mean()
+    given = teacher if stored_k is None else tuple(teacher.topk(stored_k, dim=-1))
+    loss = soft_label_loss(logits, given, mask, top_k=3)
+    assert torch.allclose(loss, expected, atol=1e-6)
+    # the authors' form is not ours: the default renormalises the top 3 and ignores the other 8 tokens
+    assert not torch.allclose(soft_label_loss(logits, (values, indices), mask), expected, atol=1e-3)
+
+
 def test_soft_label_zero_when_student_matches_and_padding_is_ignored():
     logits = torch.randn(2, 3, 6, requires_grad=True)
     teacher = torch.softmax(logits.detach(), dim=-1)
