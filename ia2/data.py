@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['DATA_DIR_ENV', 'PARQUET_REVISION', 'SHUFFLE_SEED', 'resolve_data_dir', 'hub_arguments', 'read_jsonl', 'load_split',
            'TaskData', 'load_task', 'RunSplit', 'split_run', 'format_demonstration', 'build_icl_prompt',
-           'training_demonstrations', 'eval_demonstrations', 'read_rows', 'examples']
+           'training_demonstrations', 'eval_demonstrations', 'read_rows', 'check_examples', 'examples']
 
 # %% ../nbs/01_data.ipynb #7105c5fb
 import io
@@ -326,6 +326,16 @@ def read_rows(source, # rows: a list of dicts, a pandas DataFrame, a `datasets.D
     fix = ("; a dict of columns: pass pandas.DataFrame(rows); one row: pass [row]" if isinstance(source, dict) else
            "; they are ia2.Example already: pass them where examples are taken" if _is_examples(source) else "")
     raise TypeError(f"rows must be a list of dicts, a DataFrame, a datasets.Dataset or a file path; got {_shape(source)}{fix}")
+
+def check_examples(
+    rows,  # what was passed where examples are expected
+    name: str = "rows",  # the argument's name, for the error
+) -> list[Example]:
+    "`rows` as a list when it is a list of `Example`s; else a TypeError naming the argument, what it got and how to make examples."
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, Example) for r in rows): return list(rows)
+    how = "ia2.examples(task, rows) turns rows (dicts, a DataFrame or a file) into examples"
+    if isinstance(rows, (str, Path)): how = f"read the file's rows with ia2.examples(task, {str(rows)!r})"
+    raise TypeError(f"{name} must be a list of ia2.Example, got {_shape(rows)}; {how}")
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     "A frame's rows as dicts, with empty cells as None (pandas reads them as NaN, which would become the text 'nan')."
