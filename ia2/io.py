@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['NO_SPACE', 'NoSpaceError', 'format_bytes', 'free_bytes', 'check_free_space', 'check_space', 'write_error',
-           'umask_mode', 'atomic_path', 'write_text_atomic']
+__all__ = ['NO_SPACE', 'NoSpaceError', 'format_bytes', 'free_bytes', 'check_free_space', 'check_space', 'check_writable',
+           'write_error', 'umask_mode', 'atomic_path', 'write_text_atomic']
 
 # %% ../nbs/00c_io.ipynb #95a0b980
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk, or a full quota
@@ -64,6 +64,20 @@ def check_space(
             raise NoSpaceError(errno.ENOSPC, f"the {names} (on one disk) have {format_bytes(free)} free but need about "
                                              f"{format_bytes(total)}; free some space there or move them to a larger disk, then rerun")
 
+def check_writable(
+    folder: str | Path,  # the folder to write into (made when missing)
+    what: str,  # how the error names it, e.g. 'output folder'
+    fix: str = "fix its permissions or choose another folder",  # what the user can do
+):
+    "Make `folder` if needed and create and delete a file in it: a PermissionError naming the folder and the fix when that fails."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ia2-write-check-"): pass
+    except OSError as error:
+        if error.errno in NO_SPACE: raise NoSpaceError(error.errno, f"the {what} {folder} is full ({format_bytes(free_bytes(folder))} free); free some space there") from None
+        raise PermissionError(f"the {what} {folder} is not writable ({error.strerror}); {fix}") from None
+
 def write_error(
     error: OSError,  # what a write raised
     path: str | Path,  # the file it was writing
@@ -79,8 +93,8 @@ def write_error(
                                          f"{format_bytes(free_bytes(path.parent))} free); free some space there or move the "
                                          "folder to a larger disk, then rerun")
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionError(error.errno, f"cannot write {path.name} in {path.parent} ({os.strerror(error.errno)}); fix the "
-                                            "folder's permissions or choose another folder")
+        return PermissionError(f"cannot write {path.name} in {path.parent} ({os.strerror(error.errno)}); fix the folder's "
+                               "permissions or choose another folder")
     return error
 
 # %% ../nbs/00c_io.ipynb #8c711b91

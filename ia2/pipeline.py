@@ -24,7 +24,7 @@ from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
 from .config import CellConfig
 from .data import RunSplit, build_icl_prompt, check_examples, eval_demonstrations, load_task, split_run, training_demonstrations
-from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
+from .evaluation import context_limit, dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
 from .methods import BASELINES, METHOD_LABELS, METHODS, method_id, needs_teacher
 from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir, carried_adapter
@@ -37,10 +37,10 @@ logger = logging.getLogger("ia2")
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
-           'teacher_records', 'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult',
-           'unknown_keywords', 'check_model_and_tokenizer', 'training_arguments', 'check_dev_rows', 'train',
-           'Evaluation', 'evaluate', 'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data',
-           'planned_stages', 'prepare_cell', 'run_cell']
+           'check_teacher_context', 'teacher_records', 'training_items', 'make_adapter', 'remove_adapter',
+           'train_adapter', 'TrainResult', 'unknown_keywords', 'check_model_and_tokenizer', 'training_arguments',
+           'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter', 'evaluate_trained',
+           'checked_cell_data', 'planned_stages', 'prepare_cell', 'run_cell', 'expected_output_bytes']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -202,6 +202,23 @@ def dev_demonstrations(train: list[Example], dev: list[Example], run: int) -> li
     return [demos[j % len(demos)] for j in range(len(dev))]
 
 # %% ../nbs/10d_pipeline.ipynb #6880e0a2
+def check_teacher_context(
+    model, tokenizer,  # the teacher's model and tokenizer
+    task: Task,  # the task (named in the error)
+    prompts: list[str],  # the teacher's ICL prompts
+    generation: int,  # response tokens the teacher adds
+):
+    "A ValueError when a teacher prompt and its response do not fit the model's context: cut targets would be distilled."
+    limit = context_limit(model)
+    if limit is None: return
+    lengths = [len(ids) + generation for ids in tokenizer(list(prompts))["input_ids"]]
+    long = [n for n in lengths if n > limit]
+    if long:
+        raise ValueError(f"{len(long)} of {len(prompts)} ICL prompts of {task.name} (with their {generation}-token response) are "
+                         f"longer than the model's {limit} positions (the longest has {max(long)} tokens): the teacher's "
+                         "activations would be computed past its context. Lower N (fewer demonstrations), shorten the rows, "
+                         "or use a model with a longer context")
+
 def teacher_records(
     model, tokenizer,  # the model (bare or PEFT-wrapped: the teacher always runs with adapters off) and its tokenizer
     task: Task,  # the task (single-token: G = 1 with the full distribution; multi-token: G tokens, top 10)
@@ -216,6 +233,7 @@ def teacher_records(
         raise ValueError(f"got {len(demonstrations)} demonstration lists for {len(queries)} queries; pass one per query")
     prompts = [build_icl_prompt(d, q) for d, q in zip(demonstrations, queries)]
     generation = (max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
+    check_teacher_context(model, tokenizer, task, prompts, generation)
     # single-token: the full next-token distribution (the paper's soft labels read all of it); multi-token: the top 10
     # per response token (the whole vocabulary at every generated token would not fit in the store)
     config = TeacherConfig(max_new_tokens=generation, top_k=10 if task.multi_token else None)
@@ -633,3 +651,23 @@ def run_cell(
             model = remove_adapter(peft_model)
     details["profile"] = timer.seconds
     return pd.DataFrame(rows), {**details, "predictions": predictions}
+
+# %% ../nbs/10d_pipeline.ipynb #7d2b4e11
+def expected_output_bytes(
+    model,  # the cell's base model (its shape sets the sizes)
+    config: CellConfig,  # the cell
+    task: Task | None = None,  # its task (default: the registered `config.task`)
+) -> dict[str, int]:  # {'results': bytes under the results folder, 'store': bytes in the activation store}
+    "An upper estimate of what `run_cell` writes for `config`: adapters, checkpoints, logs and the record; teacher activations."
+    text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers, hidden, vocab = text.num_hidden_layers, text.hidden_size, text.vocab_size
+    adapter, float32, mib = config.adapter, 4, 2**20
+    # LoRA: r x (in + out) per adapted projection (in, out <= hidden); prompt/prefix: virtual tokens x hidden (x 2 layers' keys and values)
+    weights = float32 * layers * hidden * max(2 * adapter.r * len(adapter.targets), 2 * adapter.num_virtual_tokens)
+    results = len(config.trained) * (4 * weights + mib) + mib  # adapter + checkpoint (weights, Adam's 2 moments) + logs; the record
+    task, store = task or get_task(config.task), 0
+    if needs_teacher(config.trained) or config.similarity_rows:
+        rows = (config.n + min(48, config.n // 2) if needs_teacher(config.trained) else 0) + config.similarity_rows
+        tokens = (config.max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
+        store = rows * tokens * float32 * (layers * hidden + (2 * 10 if task.multi_token else vocab)) + mib  # + headers, manifest
+    return {"results": results, "store": store}
