@@ -83,6 +83,8 @@ def results_table(
 # %% ../nbs/12_cli.ipynb #30c298eb
 def _quickstart(args) -> int:
     "Run the quickstart cell and print its table."
+    config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
+    check_writable(args.out, "output folder", "fix its permissions or pass --out a folder you can write")  # before anything is computed
     import torch
     from tqdm.contrib.logging import logging_redirect_tqdm
     from ia2.records import write_json_atomic
@@ -90,8 +92,6 @@ def _quickstart(args) -> int:
     from ia2.pipeline import run_cell
     from ia2.stats import COLLAPSE_THRESHOLD, prediction_share
     start = time.perf_counter()
-    config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
-    check_writable(args.out, "output folder", "fix its permissions or pass --out a folder you can write")  # before any baseline
     check_ready([config.model], [config.task], config.data_dir, config.ood)  # every missing piece in one error
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
     out = Path(args.out) / f"{config.model.replace('/', '--').replace(':', '-')}_{config.task}_N{config.n}_run{config.run}_lr{config.learning_rate:g}"
