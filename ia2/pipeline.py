@@ -37,10 +37,11 @@ logger = logging.getLogger("ia2")
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
-           'check_teacher_context', 'teacher_records', 'training_items', 'make_adapter', 'remove_adapter',
-           'train_adapter', 'TrainResult', 'unknown_keywords', 'check_model_and_tokenizer', 'training_arguments',
-           'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter', 'evaluate_trained',
-           'checked_cell_data', 'planned_stages', 'prepare_cell', 'run_cell', 'expected_output_bytes']
+           'check_teacher_context', 'check_training_context', 'teacher_records', 'training_items', 'make_adapter',
+           'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords', 'check_model_and_tokenizer',
+           'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter',
+           'evaluate_trained', 'checked_cell_data', 'planned_stages', 'prepare_cell', 'run_cell',
+           'expected_output_bytes']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -218,6 +219,21 @@ def check_teacher_context(
                          f"longer than the model's {limit} positions (the longest has {max(long)} tokens): the teacher's "
                          "activations would be computed past its context. Lower N (fewer demonstrations), shorten the rows, "
                          "or use a model with a longer context")
+
+def check_training_context(
+    model, tokenizer,  # the model to train and its tokenizer
+    task: Task,  # the task (named in the error)
+    rows: list[Example],  # training and dev rows
+):
+    "A ValueError when a training or dev row (its prompt and answer) does not fit the model's context: it would train past it."
+    limit = context_limit(model)
+    if limit is None or not rows: return
+    lengths = [len(ids) for ids in tokenizer([r.prompt + r.answer for r in rows])["input_ids"]]
+    long = [(i, n) for i, n in enumerate(lengths) if n > limit]
+    if long:
+        raise ValueError(f"{len(long)} of {len(rows)} training and dev rows of {task.name} are longer than the model's {limit} "
+                         f"positions (the longest has {max(n for _, n in long)} tokens; first: row {long[0][0]}): training would run "
+                         "past its context. Shorten or drop those rows, or use a model with a longer context")
 
 def teacher_records(
     model, tokenizer,  # the model (bare or PEFT-wrapped: the teacher always runs with adapters off) and its tokenizer
@@ -406,6 +422,7 @@ def train(
     if len(train) < 2: raise ValueError(f"IA2 needs at least 2 training rows (each sees the others as demonstrations), got {len(train)}")
     if not dev: raise ValueError("dev is empty; pass at least one dev row for early stopping")
     check_dev_rows(train, dev)
+    check_training_context(model, tokenizer, task, train + dev)
     if not task.multi_token: check_label_tokenization(task, tokenizer)  # before any training, not at evaluation
     scratch = tempfile.TemporaryDirectory(prefix="ia2-train-") if output_dir is None else None
     folder = Path(scratch.name if scratch else output_dir)
@@ -581,6 +598,7 @@ def prepare_cell(
     timer = timer or StageTimer()
     with timer("data"):
         data, overlap = checked_cell_data(tokenizer, config, data)
+        if config.trained: check_training_context(model, tokenizer, data.task, data.split.train + data.split.dev)
     details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
     if overlap: details["overlap"] = overlap
     model.eval()

@@ -81,6 +81,14 @@ def test_a_teacher_prompt_past_the_context_is_refused_before_training(tiny):
         ia2.train(model, tokenizer, MOOD, rows[:4], rows[4:], "ia2", icl_gap=False, progress=False)
 
 
+def test_a_training_row_past_the_context_is_refused_before_training(tiny):
+    model, tokenizer = tiny
+    rows = ia2.examples(MOOD, [{"text": f"short {i}", "label": i % 2} for i in range(6)])
+    rows[2] = ia2.examples(MOOD, [{"text": "word " * 2_500, "label": 0}])[0]
+    with pytest.raises(ValueError, match=r"1 of 6 training and dev rows of mood_io are longer than the model's 2048 positions .*first: row 2"):
+        ia2.train(model, tokenizer, MOOD, rows[:4], rows[4:], "sft", icl_gap=False, progress=False)
+
+
 def test_invalid_utf8_in_csv_and_json_names_the_file_and_line(tmp_path):
     (tmp_path / "rows.csv").write_bytes(b"text,label\nfine,1\nna\xefve,0\n")
     with pytest.raises(ValueError, match=r"rows\.csv, line 3: not UTF-8 text \(byte 0xef at column 3\); save the file as UTF-8"):
