@@ -10,12 +10,14 @@ import dataclasses
 import logging
 import math
 import os
+import shlex
 import sys
 import time
 import typing
 from importlib import metadata
 from pathlib import Path
 
+from .io import NO_SPACE, NoSpaceError, check_writable, write_error  # standard library only: `ia2 --help` stays light
 from .ready import check_ready, prepare_grid
 from .shipped import grid_file, shipped_grids
 
@@ -24,7 +26,7 @@ logger = logging.getLogger("ia2")
 # %% auto #0
 __all__ = ['logger', 'QUICKSTART', 'QUICKSTART_FULL', 'add_config_options', 'config_from_options', 'results_table',
            'launcher_shard', 'open_grid', 'model_problem', 'validate_grid', 'verify_grid', 'timing_table',
-           'build_parser', 'main']
+           'build_parser', 'interrupted_note', 'main']
 
 # %% ../nbs/12_cli.ipynb #ab61aed6
 QUICKSTART = {"n": 4, "eval_rows": 100, "ood": False}  # the quickstart's job: the paper's Table 1 N, 100 rows of the task, in 15 minutes
@@ -81,6 +83,8 @@ def results_table(
 # %% ../nbs/12_cli.ipynb #30c298eb
 def _quickstart(args) -> int:
     "Run the quickstart cell and print its table."
+    config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
+    check_writable(args.out, "output folder", "fix its permissions or pass --out a folder you can write")  # before anything is computed
     import torch
     from tqdm.contrib.logging import logging_redirect_tqdm
     from ia2.records import write_json_atomic
@@ -88,7 +92,6 @@ def _quickstart(args) -> int:
     from ia2.pipeline import run_cell
     from ia2.stats import COLLAPSE_THRESHOLD, prediction_share
     start = time.perf_counter()
-    config = config_from_options(args, QUICKSTART_FULL if getattr(args, "full", False) else QUICKSTART)
     check_ready([config.model], [config.task], config.data_dir, config.ood)  # every missing piece in one error
     model, tokenizer = load_model(config.model, dtype=None if config.dtype == "auto" else getattr(torch, config.dtype))
     out = Path(args.out) / f"{config.model.replace('/', '--').replace(':', '-')}_{config.task}_N{config.n}_run{config.run}_lr{config.learning_rate:g}"
@@ -342,6 +345,19 @@ def build_parser(
     grids.set_defaults(handler=_grids)
     return parser
 
+def interrupted_note(
+    args: argparse.Namespace,  # the interrupted command's arguments
+    argv: list[str],  # the command line, to repeat
+) -> str:
+    "What an interrupted command kept and how to go on: one line for Ctrl-C."
+    again = "ia2 " + " ".join(shlex.quote(a) for a in argv)
+    if args.command == "run":
+        return (f"Records of the cells finished so far are kept (`ia2 status {shlex.quote(args.grid)}` lists them); the cell "
+                f"that was computing is not, and its lock is released. Rerun the same command to resume: {again}")
+    if args.command == "quickstart":
+        return f"No results.json was written under {args.out}; rerun the same command to start again: {again}"
+    return "Nothing was changed."
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ia2` command."
     argv = sys.argv[1:] if argv is None else argv
@@ -355,8 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         datasets.disable_progress_bars(); transformers.utils.logging.disable_progress_bar()
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, PermissionError) as error:  # bad input (a RecordError is a ValueError): say what is wrong, no traceback
+    except KeyboardInterrupt:  # Ctrl-C: what is kept and how to go on, not the frames it stopped in
+        parser.exit(130, f"\nia2 {args.command}: interrupted. {interrupted_note(args, argv)}\n")
+    except (ValueError, FileNotFoundError, PermissionError, NoSpaceError) as error:  # bad input (a RecordError is a ValueError), a full disk: say what is wrong, no traceback
         parser.exit(2, f"ia2 {args.command}: error: {error}\n")
+    except OSError as error:
+        if error.errno not in NO_SPACE: raise  # anything else: the traceback says more
+        named = write_error(error, error.filename, exact=False) if error.filename else f"no space left on the device ({error})"
+        parser.exit(2, f"ia2 {args.command}: error: {named}\n")
     except ModuleNotFoundError as error:
         if not hasattr(error, "extra"): raise  # a broken install: the traceback says more
         parser.exit(2, f"ia2 {args.command}: error: {error}\n")  # an optional extra (`ia2.engine.MissingExtra`)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -17,13 +16,13 @@ from typing import Any, Literal
 
 import yaml
 
-from .tasks import Task, get_task, register_task
+from .tasks import Task, get_task, nearest_key, register_task  # nearest_key: its home is ia2.tasks, kept importable here
 from .methods import BASELINES, DEFAULT_PROTOCOL, METHODS, method_id
 from .trainers import AdapterSettings, IA2Config, ia2_config_fields
 
 # %% auto #0
-__all__ = ['MOVED_KEYS', 'SWEEPS', 'GRID_KEYS', 'nearest_key', 'check_value', 'build_dataclass', 'CellConfig', 'check_training',
-           'GridSpec', 'GridError', 'read_yaml', 'grid_from_mapping', 'load_grid']
+__all__ = ['MOVED_KEYS', 'SWEEPS', 'GRID_KEYS', 'check_value', 'build_dataclass', 'CellConfig', 'check_training', 'GridSpec',
+           'GridError', 'read_yaml', 'grid_from_mapping', 'load_grid']
 
 # %% ../nbs/10b_config.ipynb #e464082e
 def _type_name(hint) -> str:
@@ -35,13 +34,6 @@ def _type_name(hint) -> str:
     if origin is dict: return "a mapping"
     if dataclasses.is_dataclass(hint): return f"a mapping of {[f.name for f in fields(hint)]}"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
-
-def nearest_key(key: str, valid) -> str:
-    "' (did you mean X?)' when a valid key is close to `key`, else ''."
-    valid = [str(v) for v in valid]
-    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-    close = close or [v for v in valid if str(key).startswith(v) or v.startswith(str(key))][:1]  # 'rank' -> 'r'
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 def check_value(value, hint, where: str):
     "`value` checked against the annotation `hint` (and converted: list -> list, mapping -> dataclass); TypeError/ValueError naming `where`."
@@ -238,11 +230,14 @@ class GridError(ValueError):
     "A grid file that cannot run: the message names the file, the key and what is allowed."
 
 class _GridLoader(yaml.SafeLoader):
-    "safe_load, with duplicate keys refused and 1e-4 read as a number."
+    "safe_load, with duplicate keys refused, merge keys (`<<: *anchor`) allowed, and 1e-4 read as a number."
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"  # the tag YAML gives the key `<<`
 
 def _no_duplicates(loader, node, deep=False):
     seen = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG: continue  # the merged mapping's keys may be overridden here (YAML's merge rule)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice (lines {seen[key] + 1} "

@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['DATA_DIR_ENV', 'PARQUET_REVISION', 'SHUFFLE_SEED', 'SAMPLINGS', 'resolve_data_dir', 'hub_arguments', 'read_jsonl',
            'load_split', 'TaskData', 'load_task', 'RunSplit', 'split_run', 'format_demonstration', 'build_icl_prompt',
-           'training_demonstrations', 'eval_demonstrations', 'read_rows', 'examples']
+           'training_demonstrations', 'eval_demonstrations', 'read_rows', 'check_examples', 'examples']
 
 # %% ../nbs/01_data.ipynb #7105c5fb
+import io
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from datasets import Dataset, load_dataset
 
-from .tasks import Example, Task, TaskSpec, format_example, get_task
+from .tasks import Example, Task, TaskSpec, format_example, get_task, unknown_keyword_error
 
 # %% ../nbs/01_data.ipynb #935d6e0b
 DATA_DIR_ENV = "IA2_DATA_DIR"  # environment variable naming the local data directory
@@ -54,6 +55,21 @@ def hub_arguments(task: TaskSpec, # a task with a `hub_id`
     return dict(path=task.hub_id, name=task.hub_config, revision=task.hub_revision, split=split)
 
 # %% ../nbs/01_data.ipynb #fbeea235
+def _not_utf8(path, number: int, raw: bytes, error: UnicodeDecodeError) -> ValueError:
+    "The error for line `number` of `path`, which is not UTF-8: the file, the line, the byte and its column."
+    return ValueError(f"{path}, line {number}: not UTF-8 text (byte {raw[error.start]:#x} at column {error.start + 1}); "
+                      "save the file as UTF-8")
+
+def _read_utf8(path: Path) -> str:
+    "A text file's content; an error naming the first line that is not UTF-8 (for readers such as pandas' that name none)."
+    data = path.read_bytes()
+    try: return data.decode("utf-8")
+    except UnicodeDecodeError:
+        for number, raw in enumerate(data.splitlines(keepends=True), 1):
+            try: raw.decode("utf-8")
+            except UnicodeDecodeError as e: raise _not_utf8(path, number, raw, e) from None
+        raise  # undecodable only across a line break: no line to name
+
 def read_jsonl(path: str | Path, # a file with one JSON object per line
               ) -> list[dict]:
     "The rows of a JSONL file; an error naming the file and the line when one is not a JSON object."
@@ -61,9 +77,7 @@ def read_jsonl(path: str | Path, # a file with one JSON object per line
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try: line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}, line {number}: not UTF-8 text (byte {raw[e.start]:#x} at column {e.start + 1}); "
-                                 "save the file as UTF-8") from None
+            except UnicodeDecodeError as e: raise _not_utf8(path, number, raw, e) from None
             if not line.strip(): continue
             try: row = json.loads(line)
             except json.JSONDecodeError as e:
@@ -79,11 +93,25 @@ def _spec(task: TaskSpec | str) -> TaskSpec:
     "The spec of `task`, given as a spec or a name."
     return task if isinstance(task, TaskSpec) else get_task(task)
 
+def _is_examples(value) -> bool:
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(r, Example) for r in value)
+
+def _shape(value) -> str:
+    "How a wrong argument is named in an error: its type, and for a list the type of its first odd item."
+    if isinstance(value, (list, tuple)):
+        odd = next(((i, v) for i, v in enumerate(value) if not isinstance(v, (dict, Example))), None)
+        if odd is not None: return f"a {type(value).__name__} whose item {odd[0]} is a {type(odd[1]).__name__}"
+        if value and all(isinstance(v, dict) for v in value): return f"a {type(value).__name__} of dicts"
+    return f"a {type(value).__name__}"
+
 def load_split(task: TaskSpec | str, # a task spec or its name
                split: str, # hub split name, e.g. 'train'
                data_dir: str | Path | None = None, # local data directory; None: `$IA2_DATA_DIR`, else the hub
+               **unknown, # refused, with the nearest valid keyword
               ) -> Dataset:
     "The rows of one split of a task's dataset, with the hub's column names and order."
+    if unknown: raise unknown_keyword_error("ia2.load_split", unknown, ["task", "split", "data_dir"])
+    if not isinstance(split, str): raise TypeError(f"split must be a split name such as 'train', got {type(split).__name__}")
     task, root = _spec(task), resolve_data_dir(data_dir)
     if root is None:
         try:
@@ -218,6 +246,11 @@ def split_run(pool: list[Example], # a task's pool (`TaskData.pool`)
               sampling: str = "paper", # training rows: 'paper' (a random draw) or 'balanced' (label by label in turn)
              ) -> RunSplit:
     "Split the pool into N training examples, a dev set of min(max_dev, N // 2), and the rest, seeded by `run`."
+    for name, value in (("n", n), ("run", run), ("max_dev", max_dev)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if not isinstance(pool, (list, tuple)) or not all(isinstance(e, Example) for e in pool):
+        raise TypeError(f"pool must be a list of ia2.Example, got {_shape(pool)}; make them with ia2.examples(task, rows)")
     if n < 1:
         raise ValueError(f"N must be at least 1, got {n}")
     if sampling not in SAMPLINGS: raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
@@ -283,31 +316,49 @@ def read_rows(source, # rows: a list of dicts, a pandas DataFrame, a `datasets.D
     "Rows of your own as a list of dicts, whatever form they come in."
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.is_file(): raise FileNotFoundError(f"no rows file at {path}")
+        if not path.is_file():
+            raise FileNotFoundError(f"no rows file at {path}" + ("" if isinstance(source, Path) else
+                                    " (a string is read as a file path; pass rows in memory as a list of dicts)"))
         suffix = path.suffix.lower()
         if suffix == ".jsonl": return read_jsonl(path)
         if suffix == ".json":
-            rows = json.loads(path.read_text())
+            try: rows = json.loads(_read_utf8(path))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
             if not isinstance(rows, list): raise ValueError(f"{path} must hold a JSON list of row objects")
             return rows
-        if suffix in (".csv", ".parquet"):
-            frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-            return _records(frame)
+        if suffix == ".csv": return _records(pd.read_csv(io.StringIO(_read_utf8(path))))  # decoded here: the error names the line
+        if suffix == ".parquet": return _records(pd.read_parquet(path))
         raise ValueError(f"{path}: unknown rows format {suffix!r}; use .jsonl, .json, .csv or .parquet")
     if isinstance(source, pd.DataFrame): return _records(source)
     if isinstance(source, Dataset): return source.to_list()
     if isinstance(source, (list, tuple)) and all(isinstance(r, dict) for r in source): return list(source)
-    raise TypeError(f"rows must be a list of dicts, a DataFrame, a datasets.Dataset or a file path; got {type(source).__name__}")
+    fix = ("; a dict of columns: pass pandas.DataFrame(rows); one row: pass [row]" if isinstance(source, dict) else
+           "; they are ia2.Example already: pass them where examples are taken" if _is_examples(source) else "")
+    raise TypeError(f"rows must be a list of dicts, a DataFrame, a datasets.Dataset or a file path; got {_shape(source)}{fix}")
+
+def check_examples(
+    rows,  # what was passed where examples are expected
+    name: str = "rows",  # the argument's name, for the error
+) -> list[Example]:
+    "`rows` as a list when it is a list of `Example`s; else a TypeError naming the argument, what it got and how to make examples."
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, Example) for r in rows): return list(rows)
+    how = "ia2.examples(task, rows) turns rows (dicts, a DataFrame or a file) into examples"
+    if isinstance(rows, (str, Path)): how = f"read the file's rows with ia2.examples(task, {str(rows)!r})"
+    raise TypeError(f"{name} must be a list of ia2.Example, got {_shape(rows)}; {how}")
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     "A frame's rows as dicts, with empty cells as None (pandas reads them as NaN, which would become the text 'nan')."
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
-def examples(task: TaskSpec, # the task the rows belong to
+def examples(task: TaskSpec | str, # the task the rows belong to (or its registered name)
              rows, # anything `read_rows` takes
              unknown_labels: str = "drop", # rows whose label `label_map` lacks: 'drop' (counted, with a warning) or 'error'
+             **unknown, # refused, with the nearest valid keyword
             ) -> list[Example]:
     "The task's `Example` of every row, in order; rows a `label_map` leaves out are dropped, counted and named."
+    if unknown: raise unknown_keyword_error("ia2.examples", unknown, ["task", "rows", "unknown_labels"])
+    task = _spec(task)
     if unknown_labels not in ("drop", "error"): raise ValueError(f"unknown_labels must be 'drop' or 'error', got {unknown_labels!r}")
     source, rows = rows, read_rows(rows)
     where = f"{source}: " if isinstance(source, (str, Path)) else ""

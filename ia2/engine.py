@@ -25,8 +25,9 @@ from .config import CellConfig, GridSpec
 from .data import resolve_data_dir
 from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record,
                           check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, write_outcome)
+from .io import NO_SPACE, NoSpaceError, check_space, format_bytes, free_bytes, write_error
 from .models import cache_dir
-from .pipeline import run_cell
+from .pipeline import expected_output_bytes, run_cell
 from .tasks import get_task, register_task
 
 logger = logging.getLogger("ia2")
@@ -282,6 +283,20 @@ class RayEngine:
         return outcomes
 
 # %% ../nbs/10e_engine.ipynb #f315e549
+def _pack_needs(grid: GridSpec, cells: list[GridCell], model) -> dict:
+    "Bytes a pack's cells will write, by folder: `ia2.io.check_space`'s argument."
+    needs = [expected_output_bytes(model, cell_config(grid, c)) for c in cells]
+    store = grid.settings.store or cache_dir() / "activations"
+    return {grid.folder: (sum(n["results"] for n in needs), "results folder"), store: (sum(n["store"] for n in needs), "activation store")}
+
+def _no_space(error: OSError, grid: GridSpec, cells: list[GridCell]) -> NoSpaceError:
+    "The error that stops the runner when the disk filled while computing `cells`: the file (or the results folder) and the space free."
+    if isinstance(error, NoSpaceError): return error
+    if error.filename: return write_error(error, error.filename, exact=False)
+    return NoSpaceError(error.errno, f"no space left while computing {', '.join(c.cell_id for c in cells)} ({error.strerror}); "
+                                     f"the results folder {grid.folder} has {format_bytes(free_bytes(grid.folder))} free; free "
+                                     "some space and rerun (finished cells are kept)")
+
 def _compute(grid: GridSpec, pack: list[GridCell], load, progress: bool) -> dict[str, str]:
     "Compute a pack's cells under their locks: cell id -> 'finished', 'failed', or 'skipped' (done or locked by another runner)."
     claimed = {cell: lock for cell in pack if (lock := _claim(grid, cell)) is not None}
@@ -295,8 +310,11 @@ def _compute(grid: GridSpec, pack: list[GridCell], load, progress: bool) -> dict
         cells = list(claimed)
         try:
             model, tokenizer = load(cells[0].model)
+            check_space(_pack_needs(grid, cells, model))  # stop before training what cannot be saved
             records = pack_records(grid, cells, model, tokenizer, progress=progress)
         except Exception as error:  # a failing pack must not stop the others
+            if isinstance(error, OSError) and error.errno in NO_SPACE:  # but a full disk stops every later cell too: stop here
+                raise _no_space(error, grid, cells) from None
             load(None)  # the model may still hold the failed pack's adapters: load it afresh next time
             records, trace = None, traceback.format_exc()
             for cell in cells: outcomes[cell.cell_id] = write_outcome(grid, cell, error=f"{type(error).__name__}: {error}", trace=trace)

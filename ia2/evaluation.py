@@ -5,6 +5,7 @@
 # %% ../nbs/08_evaluation.ipynb #101931b7
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from .tasks import Example, Task, check_label_tokenization
 from .methods import METHOD_LABELS
 from .trainers import IA2Collator, build_items
 
+logger = logging.getLogger("ia2")
+
 # %% auto #0
-__all__ = ['NextTokenScores', 'score_next_token', 'query_prompts', 'predict_single_token', 'evaluate_single_token',
-           'check_answer', 'generate_responses', 'evaluate_multi_token', 'progress_label', 'evaluate_method',
-           'dev_metrics', 'answer_nll']
+__all__ = ['logger', 'NextTokenScores', 'context_limit', 'fit_context', 'score_next_token', 'query_prompts',
+           'predict_single_token', 'evaluate_single_token', 'check_answer', 'generate_responses',
+           'evaluate_multi_token', 'progress_label', 'evaluate_method', 'dev_metrics', 'answer_nll']
 
 # %% ../nbs/08_evaluation.ipynb #2bc70f18
 @dataclass
@@ -35,6 +38,31 @@ class NextTokenScores:
     topk_ids: np.ndarray  # [n, k] most likely next tokens, best first
     topk_probs: np.ndarray  # [n, k] their full-vocabulary probabilities
     label_probs: np.ndarray  # [n, n_labels] probability of each label's first token
+
+# %% ../nbs/08_evaluation.ipynb #3b8f1d41
+def context_limit(model) -> int | None:
+    "The most positions `model` takes (`max_position_embeddings` of its text config), or None when its config names none."
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"): config = config.get_text_config()
+    return getattr(config, "max_position_embeddings", None)
+
+def fit_context(
+    model,  # the model the prompts are for
+    encoded: list[list[int]],  # each prompt's token ids
+    what: str,  # what is evaluated, for the warning, e.g. 'ICL · SST2 · 7 demos'
+    reserve: int = 0,  # positions kept free for generated tokens
+) -> list[list[int]]:
+    "The prompts cut from the left to the model's context (less `reserve`), with one warning counting those cut."
+    limit = context_limit(model)
+    if limit is None: return encoded
+    room = limit - reserve
+    if room < 1: raise ValueError(f"{what}: {reserve} new tokens leave no room in the model's {limit} positions; lower max_new_tokens")
+    long = [len(ids) for ids in encoded if len(ids) > room]
+    if not long: return encoded
+    logger.warning(f"{what}: {len(long)} of {len(encoded)} prompts are longer than the model's {limit} positions"
+                   + (f" less {reserve} for the response" if reserve else "") + f" (the longest has {max(long)} tokens); "
+                   f"each is cut from the left to its last {room} tokens, keeping the query and dropping the earliest text")
+    return [ids[-room:] if len(ids) > room else ids for ids in encoded]
 
 # %% ../nbs/08_evaluation.ipynb #9b5c3768
 @torch.no_grad()
@@ -57,11 +85,11 @@ def score_next_token(
     topk_probs = np.zeros((len(prompts), top_k), dtype=np.float64)
     label_probs = np.zeros((len(prompts), len(label_token_ids)), dtype=np.float64)
     labels = torch.tensor(label_token_ids, device=device)
+    encoded = fit_context(model, tokenizer(list(prompts))["input_ids"], desc)  # one batched call; long prompts cut, counted
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
         rows = order[start:start + batch_size]
-        encoded = tokenizer([prompts[i] for i in rows])["input_ids"]
-        batch, last = pad_batch(model, encoded, tokenizer.pad_token_id)  # left-padded; right-padded under prompt tuning
+        batch, last = pad_batch(model, [encoded[i] for i in rows], tokenizer.pad_token_id)  # left-padded; right-padded under prompt tuning
         keep, column = last.unique(return_inverse=True)  # by index, not `1` (see above); one column when left-padded
         logits = model(**{k: v.to(device) for k, v in batch.items()}, logits_to_keep=keep.to(device), use_cache=False).logits
         logits = logits[torch.arange(len(rows), device=device), column.to(device)].float()  # [batch, vocab]; no KV cache
@@ -143,7 +171,7 @@ def generate_responses(
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not prompts: raise ValueError("no prompts to answer; pass at least one")
     start = time.perf_counter()
-    encoded = tokenizer(list(prompts))["input_ids"]  # one batched call
+    encoded = fit_context(model, tokenizer(list(prompts))["input_ids"], desc, reserve=max_new_tokens)  # one batched call
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     responses, generated = [""] * len(prompts), 0
     for first in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch", disable=not progress, leave=False):

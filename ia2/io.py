@@ -5,13 +5,97 @@
 # %% ../nbs/00c_io.ipynb #4816cfee
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['umask_mode', 'atomic_path', 'write_text_atomic']
+__all__ = ['NO_SPACE', 'NoSpaceError', 'format_bytes', 'free_bytes', 'check_free_space', 'check_space', 'check_writable',
+           'write_error', 'umask_mode', 'atomic_path', 'write_text_atomic']
+
+# %% ../nbs/00c_io.ipynb #95a0b980
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk, or a full quota
+
+class NoSpaceError(OSError):
+    "Too little space for a write: the message names the folder, the space needed and the space free."
+    def __str__(self): return self.strerror
+
+def format_bytes(count: int) -> str:
+    "A byte count for people: '512 B', '3.2 MiB', '1.5 GiB'."
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB": return f"{count} B" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+
+def _existing(folder: Path) -> Path:
+    "`folder`, or its nearest parent that exists (where a folder not made yet will live)."
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent: folder = folder.parent
+    return folder
+
+def free_bytes(folder: str | Path) -> int:
+    "Free bytes for this user on the file system that holds (or will hold) `folder`."
+    return shutil.disk_usage(_existing(Path(folder))).free
+
+def check_free_space(
+    folder: str | Path,  # where the output goes
+    needed: int,  # bytes it needs
+    what: str = "folder",  # how the error names the folder, e.g. 'results folder'
+):
+    "A `NoSpaceError` naming `folder`, the space needed and the space free, when less than `needed` bytes are free there."
+    free = free_bytes(folder)
+    if free < needed:
+        raise NoSpaceError(errno.ENOSPC, f"the {what} {folder} has {format_bytes(free)} free but needs about "
+                                         f"{format_bytes(needed)}; free some space there or move it to a larger disk, then rerun")
+
+def check_space(
+    needs: dict[str | Path, tuple[int, str]],  # folder -> (bytes it needs, how the error names it)
+):
+    "`check_free_space` for several folders; what goes to one file system is summed and checked once."
+    by_device: dict[int, list] = {}
+    for folder, (needed, what) in needs.items(): by_device.setdefault(os.stat(_existing(Path(folder))).st_dev, []).append((folder, needed, what))
+    for entries in by_device.values():
+        if len(entries) == 1: check_free_space(*entries[0]); continue
+        total, free = sum(needed for _, needed, _ in entries), free_bytes(entries[0][0])
+        if free < total:
+            names = " and the ".join(f"{what} {folder}" for folder, _, what in entries)
+            raise NoSpaceError(errno.ENOSPC, f"the {names} (on one disk) have {format_bytes(free)} free but need about "
+                                             f"{format_bytes(total)}; free some space there or move them to a larger disk, then rerun")
+
+def check_writable(
+    folder: str | Path,  # the folder to write into (made when missing)
+    what: str,  # how the error names it, e.g. 'output folder'
+    fix: str = "fix its permissions or choose another folder",  # what the user can do
+):
+    "Make `folder` if needed and create and delete a file in it: a PermissionError naming the folder and the fix when that fails."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ia2-write-check-"): pass
+    except OSError as error:
+        if error.errno in NO_SPACE: raise NoSpaceError(error.errno, f"the {what} {folder} is full ({format_bytes(free_bytes(folder))} free); free some space there") from None
+        raise PermissionError(f"the {what} {folder} is not writable ({error.strerror}); {fix}") from None
+
+def write_error(
+    error: OSError,  # what a write raised
+    path: str | Path,  # the file it was writing
+    needed: int = 0,  # bytes the file needs (or had written when it failed)
+    exact: bool = True,  # `needed` is the file's size (False: only what was written before the error)
+) -> OSError:
+    "The error to raise for a failed write: a `NoSpaceError` or `PermissionError` naming the folder; `error` itself otherwise."
+    if isinstance(error, NoSpaceError): return error
+    path = Path(path)
+    if error.errno in NO_SPACE:
+        size = f"it needs {format_bytes(needed)}" if exact else f"{format_bytes(needed)} were written before the disk filled"
+        return NoSpaceError(error.errno, f"no space left in {path.parent} while writing {path.name} ({size}; "
+                                         f"{format_bytes(free_bytes(path.parent))} free); free some space there or move the "
+                                         "folder to a larger disk, then rerun")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionError(f"cannot write {path.name} in {path.parent} ({os.strerror(error.errno)}); fix the folder's "
+                               "permissions or choose another folder")
+    return error
 
 # %% ../nbs/00c_io.ipynb #8c711b91
 def umask_mode(
@@ -25,23 +109,31 @@ def umask_mode(
 def atomic_path(
     path: str | Path,  # the destination file
     mode: int | None = None,  # its mode (default: what the umask gives an ordinary file)
+    size: int | None = None,  # its expected size in bytes, when known: checked against the free space first
 ):
     "Yield a temporary path beside `path`; when the block succeeds it becomes `path`, else it is removed."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if size is not None: check_free_space(path.parent, size, f"folder of {path.name}")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, umask_mode() if mode is None else mode)
         os.replace(tmp, path)
+    except OSError as error:
+        written = Path(tmp).stat().st_size if tmp is not None and Path(tmp).exists() else 0
+        named = write_error(error, path, size if size is not None else written, exact=size is not None)
+        if named is error: raise
+        raise named from None  # the named error says it all: no chained traceback
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None: Path(tmp).unlink(missing_ok=True)
 
 def write_text_atomic(
     text: str,  # the whole content
     path: str | Path,  # destination file
 ) -> Path:
     "Write `text` to `path` through a temporary file and `os.replace`: readers see the old file or the new one, never half."
-    with atomic_path(path) as tmp: tmp.write_text(text)
+    data = text.encode()
+    with atomic_path(path, size=len(data)) as tmp: tmp.write_bytes(data)
     return Path(path)

@@ -44,7 +44,7 @@ _CHECKSUMS = 'ia2_checksums.json'  # sha256 and size of every other file of a ca
 def _file_sha256(path: Path) -> str:
     with path.open('rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
 
-from .io import atomic_path, umask_mode  # atomic writes and file modes live in one place, `ia2.io`
+from .io import atomic_path, check_free_space, umask_mode  # atomic writes and file modes live in one place, `ia2.io`
 
 @contextmanager
 def _atomic_dir(dest: Path,  # the directory to create
@@ -485,6 +485,8 @@ def _convert_builtin(name: str, spec: BuiltinModel, cache: Path, dest: Path):
         steps.update(1)
         model.hf_quantizer = None
         if hasattr(config, 'quantization_config'): del config.quantization_config
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())  # the safetensors it writes, in float32
+        check_free_space(tmp, weights, f"model cache (converting {name})")  # before writing, not half-way
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp/_SOURCE_FILE).write_text(json.dumps(dict(

@@ -23,13 +23,13 @@ from tqdm.auto import tqdm
 from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
 from .baselines import evaluate_training_free
-from .config import CellConfig, nearest_key
-from .data import RunSplit, build_icl_prompt, eval_demonstrations, load_task, split_run, training_demonstrations
-from .evaluation import dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
+from .config import CellConfig
+from .data import RunSplit, build_icl_prompt, check_examples, eval_demonstrations, load_task, split_run, training_demonstrations
+from .evaluation import context_limit, dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
 from .methods import BASELINES, METHOD_LABELS, METHODS, TRAINING_FREE, method_id, needs_teacher
 from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir, carried_adapter
-from .tasks import Example, Task, check_label_tokenization, get_task
+from .tasks import Example, Task, check_label_tokenization, get_task, unknown_keyword_error
 from .trainers import (AdapterSettings, IA2Config, add_adapter, build_items, hide_checkpointing_deprecation,
                           ia2_config_fields, load_completed_phases, train_method, training_files)
 
@@ -38,10 +38,11 @@ logger = logging.getLogger("ia2")
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
-           'teacher_records', 'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult',
-           'unknown_keywords', 'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate',
-           'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data', 'planned_stages', 'prepare_cell',
-           'run_cell']
+           'check_teacher_context', 'check_training_context', 'teacher_records', 'training_items', 'make_adapter',
+           'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords', 'check_model_and_tokenizer',
+           'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter',
+           'evaluate_trained', 'checked_cell_data', 'planned_stages', 'prepare_cell', 'run_cell',
+           'expected_output_bytes']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -113,6 +114,7 @@ def cell_data_from_examples(
     sampling: str = "paper",  # the N training rows: 'paper' (a random draw) or 'balanced' (label by label in turn)
 ) -> CellData:
     "The data of a cell on rows of your own."
+    pool, eval_rows = check_examples(pool, "pool"), check_examples(eval_rows, "eval_rows")
     return CellData(task, split_run(pool, n, run, sampling=sampling), {task.name: (task, list(eval_rows)), **(ood or {})},
                     sampling=sampling)
 
@@ -212,6 +214,38 @@ def dev_demonstrations(train: list[Example], dev: list[Example], run: int) -> li
     return [demos[j % len(demos)] for j in range(len(dev))]
 
 # %% ../nbs/10d_pipeline.ipynb #6880e0a2
+def check_teacher_context(
+    model, tokenizer,  # the teacher's model and tokenizer
+    task: Task,  # the task (named in the error)
+    prompts: list[str],  # the teacher's ICL prompts
+    generation: int,  # response tokens the teacher adds
+):
+    "A ValueError when a teacher prompt and its response do not fit the model's context: cut targets would be distilled."
+    limit = context_limit(model)
+    if limit is None: return
+    lengths = [len(ids) + generation for ids in tokenizer(list(prompts))["input_ids"]]
+    long = [n for n in lengths if n > limit]
+    if long:
+        raise ValueError(f"{len(long)} of {len(prompts)} ICL prompts of {task.name} (with their {generation}-token response) are "
+                         f"longer than the model's {limit} positions (the longest has {max(long)} tokens): the teacher's "
+                         "activations would be computed past its context. Lower N (fewer demonstrations), shorten the rows, "
+                         "or use a model with a longer context")
+
+def check_training_context(
+    model, tokenizer,  # the model to train and its tokenizer
+    task: Task,  # the task (named in the error)
+    rows: list[Example],  # training and dev rows
+):
+    "A ValueError when a training or dev row (its prompt and answer) does not fit the model's context: it would train past it."
+    limit = context_limit(model)
+    if limit is None or not rows: return
+    lengths = [len(ids) for ids in tokenizer([r.prompt + r.answer for r in rows])["input_ids"]]
+    long = [(i, n) for i, n in enumerate(lengths) if n > limit]
+    if long:
+        raise ValueError(f"{len(long)} of {len(rows)} training and dev rows of {task.name} are longer than the model's {limit} "
+                         f"positions (the longest has {max(n for _, n in long)} tokens; first: row {long[0][0]}): training would run "
+                         "past its context. Shorten or drop those rows, or use a model with a longer context")
+
 def teacher_records(
     model, tokenizer,  # the model (bare or PEFT-wrapped: the teacher always runs with adapters off) and its tokenizer
     task: Task,  # the task (single-token: G = 1 with the full distribution; multi-token: G tokens, top 10)
@@ -226,6 +260,7 @@ def teacher_records(
         raise ValueError(f"got {len(demonstrations)} demonstration lists for {len(queries)} queries; pass one per query")
     prompts = [build_icl_prompt(d, q) for d, q in zip(demonstrations, queries)]
     generation = (max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
+    check_teacher_context(model, tokenizer, task, prompts, generation)
     # single-token: the full next-token distribution (the paper's soft labels read all of it); multi-token: the top 10
     # per response token (the whole vocabulary at every generated token would not fit in the store)
     config = TeacherConfig(max_new_tokens=generation, top_k=10 if task.multi_token else None)
@@ -313,10 +348,23 @@ _ELSEWHERE = {  # keywords users try on `train` that belong to another call
 def unknown_keywords(function: str, unknown: dict, valid: list[str]) -> TypeError:
     "A TypeError for keywords `function` does not take: the nearest valid name, or where the setting belongs."
     key = next(iter(unknown))
-    if key in _ELSEWHERE: hint = f": {_ELSEWHERE[key]}"
+    if key in _ELSEWHERE and key not in valid: hint = f": {_ELSEWHERE[key]}"
     elif key in ia2_config_fields(): hint = f": it is an IA2Config field, pass args=ia2.IA2Config({key}=...) or args={{{key!r}: ...}}"
-    else: hint = nearest_key(key, valid) + f"; {function} takes {valid}"
-    return TypeError(f"{function}() got an unexpected keyword argument {key!r}{hint}")
+    else: hint = None  # the nearest valid keyword, and all of them
+    if key == "lr": hint = f" (did you mean 'learning_rate'?); {function} takes {valid}" if "learning_rate" in valid else \
+        ": the learning rate is a training setting (ia2.train(..., learning_rate=...) or a grid's learning_rates)"
+    return unknown_keyword_error(function, unknown, valid, hint)
+
+def check_model_and_tokenizer(
+    function: str,  # the public name, e.g. 'ia2.evaluate'
+    model, tokenizer,  # what the caller passed
+):
+    "A TypeError naming the argument when `model` or `tokenizer` is missing or is not one (both come from `ia2.load_model`)."
+    fix = "both come from ia2.load_model: model, tokenizer = ia2.load_model(name)"
+    if model is None or not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{function}(): model must be a causal LM (a torch module), got {type(model).__name__}; {fix}")
+    if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "decode"):
+        raise TypeError(f"{function}(): tokenizer must be the model's tokenizer, got {type(tokenizer).__name__}; {fix}")
 
 def training_arguments(
     args: IA2Config | dict | None,  # the user's training config, a mapping of IA2Config fields, or None (the paper's)
@@ -378,11 +426,14 @@ def train(
     "Train an adapter on your rows with any method; the teacher runs on the base model, whatever adapter `model` has."
     valid = ["method", "adapter", "args", "learning_rate", "run", "output_dir", "store", "icl_gap", "progress"]
     if unknown: raise unknown_keywords("ia2.train", unknown, valid)
+    check_model_and_tokenizer("ia2.train", model, tokenizer)
+    train, dev = check_examples(train, "train"), check_examples(dev, "dev")
     task, method = get_task(task), method_id(method)
     if method not in METHODS: raise ValueError(f"{method!r} trains nothing; choose one of {list(METHODS)}")
     if len(train) < 2: raise ValueError(f"IA2 needs at least 2 training rows (each sees the others as demonstrations), got {len(train)}")
     if not dev: raise ValueError("dev is empty; pass at least one dev row for early stopping")
     check_dev_rows(train, dev)
+    check_training_context(model, tokenizer, task, train + dev)
     if not task.multi_token: check_label_tokenization(task, tokenizer)  # before any training, not at evaluation
     scratch = tempfile.TemporaryDirectory(prefix="ia2-train-") if output_dir is None else None
     folder = Path(scratch.name if scratch else output_dir)
@@ -438,9 +489,15 @@ def evaluate(
     batch_size: int = 8,  # prompts per forward
     max_new_tokens: int | None = None,  # multi-token: generation limit (None: the task's)
     progress: bool = True,  # progress bar
+    **unknown,  # refused, with the nearest valid keyword
 ) -> Evaluation:
     "Accuracy, calibration and per-row predictions of `model` on `rows`; warns when the model gives one label to (almost) every row."
-    task = get_task(task)
+    valid = ["demonstrations", "batch_size", "max_new_tokens", "progress"]
+    if unknown: raise unknown_keywords("ia2.evaluate", unknown, valid)
+    check_model_and_tokenizer("ia2.evaluate", model, tokenizer)
+    task, rows = get_task(task), check_examples(rows, "rows")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
     metric_rows, predictions = evaluate_method(model, tokenizer, "model", {task.name: (task, list(rows))},
                                                None if demonstrations is None else {task.name: demonstrations},
                                                batch_size, progress, max_new_tokens)
@@ -465,9 +522,12 @@ def prepare_items(
     store: str | Path | None = None,  # the teacher's activation store (default: the ia2 cache)
     max_new_tokens: int | None = None,  # multi-token: the teacher's response length (None: the task's)
     progress: bool = True,  # progress bar
+    **unknown,  # refused, with the nearest valid keyword
 ) -> list[dict]:
     "Items for `ia2.IA2Trainer`: token ids and targets, with the ICL teacher's activations and distributions when `teacher`."
-    task = get_task(task)
+    if unknown: raise unknown_keywords("ia2.prepare_items", unknown, ["teacher", "demonstrations_from", "run", "store", "max_new_tokens", "progress"])
+    check_model_and_tokenizer("ia2.prepare_items", model, tokenizer)
+    task, rows = get_task(task), check_examples(rows, "rows")
     if not teacher: return build_items(tokenizer, list(rows), multi_token=task.multi_token)
     if demonstrations_from is None: demos = training_demonstrations(list(rows), run)  # each row sees the others
     else: demos = dev_demonstrations(list(demonstrations_from), list(rows), run)
@@ -549,6 +609,7 @@ def prepare_cell(
     timer = timer or StageTimer()
     with timer("data"):
         data, overlap = checked_cell_data(tokenizer, config, data)
+        if config.trained: check_training_context(model, tokenizer, data.task, data.split.train + data.split.dev)
     details = {"training": {}, "dev": {}, "activation_similarity": {}, "provenance": data.provenance()}
     if overlap: details["overlap"] = overlap
     model.eval()
@@ -582,8 +643,16 @@ def run_cell(
     output_dir: str | Path = "runs/cell",  # where each method's training folder goes (output_dir/<method>)
     progress: bool = True,  # progress bars: one over the stages (with an ETA), one under it for the stage's work
     prior: dict[str, Path] | None = None,  # single-phase method -> its finished training folder (to start a sequence from)
+    **unknown,  # refused, with the nearest valid keyword
 ) -> tuple[pd.DataFrame, dict]:
     "Metrics of every method of `config`; training summaries, dev metrics, the ICL gap, predictions and the stage profile."
+    if unknown: raise unknown_keywords("ia2.run_cell", unknown, ["config", "data", "output_dir", "progress", "prior"])
+    check_model_and_tokenizer("ia2.run_cell", model, tokenizer)
+    if not isinstance(config, CellConfig):
+        raise TypeError(f"config must be an ia2.CellConfig, got {type(config).__name__}"
+                        + ("; pass ia2.CellConfig(**settings)" if isinstance(config, dict) else ""))
+    if data is not None and not isinstance(data, CellData):
+        raise TypeError(f"data must be an ia2.pipeline.CellData (cell_data_from_examples(task, pool, eval_rows, n)) or None, got {type(data).__name__}")
     # the ETA counts stages, not seconds: it assumes the stages left take as long as the finished ones on average
     outer = tqdm(total=len(planned_stages(config)), desc=f"{config.task} N={config.n}", unit="stage", smoothing=0,
                  disable=not progress)
@@ -612,3 +681,23 @@ def run_cell(
             model = remove_adapter(peft_model)
     details["profile"] = timer.seconds
     return pd.DataFrame(rows), {**details, "predictions": predictions}
+
+# %% ../nbs/10d_pipeline.ipynb #7d2b4e11
+def expected_output_bytes(
+    model,  # the cell's base model (its shape sets the sizes)
+    config: CellConfig,  # the cell
+    task: Task | None = None,  # its task (default: the registered `config.task`)
+) -> dict[str, int]:  # {'results': bytes under the results folder, 'store': bytes in the activation store}
+    "An upper estimate of what `run_cell` writes for `config`: adapters, checkpoints, logs and the record; teacher activations."
+    text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers, hidden, vocab = text.num_hidden_layers, text.hidden_size, text.vocab_size
+    adapter, float32, mib = config.adapter, 4, 2**20
+    # LoRA: r x (in + out) per adapted projection (in, out <= hidden); prompt/prefix: virtual tokens x hidden (x 2 layers' keys and values)
+    weights = float32 * layers * hidden * max(2 * adapter.r * len(adapter.targets), 2 * adapter.num_virtual_tokens)
+    results = len(config.trained) * (4 * weights + mib) + mib  # adapter + checkpoint (weights, Adam's 2 moments) + logs; the record
+    task, store = task or get_task(config.task), 0
+    if needs_teacher(config.trained) or config.similarity_rows:
+        rows = (config.n + min(48, config.n // 2) if needs_teacher(config.trained) else 0) + config.similarity_rows
+        tokens = (config.max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
+        store = rows * tokens * float32 * (layers * hidden + (2 * 10 if task.multi_token else vocab)) + mib  # + headers, manifest
+    return {"results": results, "store": store}
