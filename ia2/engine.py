@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from .config import CellConfig, GridSpec
 from .data import resolve_data_dir
 from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record,
-                          check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, write_outcome)
+                          check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, waiting_lines,
+                          write_outcome)
 from .models import cache_dir
 from .pipeline import run_cell
 from .tasks import get_task, register_task
@@ -335,7 +336,7 @@ def run_grid(
             loaded[name] = grid_model(grid, name)
         return loaded[name]
 
-    done_here, counts = set(), {"finished": 0, "failed": 0}  # cells finished or failed in this invocation
+    done_here, counts, said = set(), {"finished": 0, "failed": 0}, set()  # cells finished or failed in this invocation; holders announced
     todo = lambda: [c for c in grid_status(grid).itertuples() if c.state != "done" and in_shard(c.group, shard)]
     bar = tqdm(total=len(todo()), desc=f"grid {grid.name}", unit="cell", disable=not progress)
     while max_cells is None or counts["finished"] + counts["failed"] < max_cells:
@@ -343,6 +344,7 @@ def run_grid(
         runnable = runnable_cells(pending, done_here)
         if not runnable:
             if any(c.state == "running" for c in pending):  # another runner holds cells that may unlock ours
+                for line in waiting_lines(pending, said): logger.info(line)
                 time.sleep(wait_seconds); continue
             break
         cells = plan_packs(runnable, pack)[0]
