@@ -186,3 +186,21 @@ def test_table_skips_a_foreign_json_file_with_a_warning(clean, copy, caplog):
         assert main(["table", str(copy.source)]) == 0
         assert main(["status", str(copy.source), "--verify"]) == 0
     assert warned(caplog, str(foreign), "not an ia2 record")
+
+
+def test_store_part_of_other_prompts_is_named_moved_aside_and_recomputed(clean, copy, caplog, tmp_path):
+    from ia2.activations import TeacherConfig, collect_teacher
+    part, = sorted(Path(copy.settings.store).glob("*/part-*.safetensors"))
+    model, tokenizer = build_tiny_model("llama", seed=0)
+    other = tmp_path / "other"  # a valid part of the same model, on other prompts: its own sha256 passes
+    collect_teacher(model, tokenizer, ["Text:good\nLabel:", "Text:bad\nLabel:"], TeacherConfig(), other, "tiny", progress=False)
+    shutil.copy(next(other.glob("*/part-000000.safetensors")), part)
+    status = grid_status(copy).set_index("method")
+    for method in ("ia2", "ia2-sft"):
+        paths = cell_files(copy, status.cell[method])
+        paths.record.unlink(); shutil.rmtree(paths.adapters)
+    with caplog.at_level(logging.WARNING, logger="ia2"):
+        assert run_grid(copy, progress=False) == {"finished": 2, "failed": 0}
+    assert warned(caplog, str(part), "holds the teacher records of other prompts")
+    assert len(list(part.parent.glob(part.name + ".damaged-*"))) == 1
+    assert records(copy) == clean[1]
