@@ -300,8 +300,12 @@ def _compute(grid: GridSpec, pack: list[GridCell], load, progress: bool) -> dict
         except Exception as error:  # a failing pack must not stop the others
             load(None)  # the model may still hold the failed pack's adapters: load it afresh next time
             records, trace = None, traceback.format_exc()
-            for cell in cells: outcomes[cell.cell_id] = write_outcome(grid, cell, error=f"{type(error).__name__}: {error}", trace=trace)
-        for cell, record in zip(cells, records or []): outcomes[cell.cell_id] = write_outcome(grid, cell, record)
+            for cell in cells:
+                if not claimed[cell].lost(): outcomes[cell.cell_id] = write_outcome(grid, cell, error=f"{type(error).__name__}: {error}", trace=trace)
+        for cell, record in zip(cells, records or []):
+            if claimed[cell].lost():  # stopped past the lock timeout: another runner took the cell over and writes it
+                logger.error(f"{cell.cell_id}: the cell was taken over while this runner was stopped; its result is not written")
+            else: outcomes[cell.cell_id] = write_outcome(grid, cell, record)
     finally:
         for cell, lock in claimed.items(): _release(grid, cell, lock)
     return outcomes

@@ -142,6 +142,10 @@ def test_stopped_lock_holder_is_shown_then_taken_over_after_the_timeout(clean, c
                    for r in caplog.records)
         assert warned(caplog, icl.record.stem, f"pid {holder.pid}", "taking the cell over")
         assert records(copy) == clean[1]
+        written = icl.record.stat().st_mtime_ns
+        holder.send_signal(signal.SIGCONT)  # woken up: it finds the cell taken over and stops without writing it
+        holder.wait(timeout=120)
+        assert icl.record.stat().st_mtime_ns == written and records(copy) == clean[1]
     finally:
         holder.kill(); holder.wait(timeout=60)
 
