@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .config import BASELINES, CellConfig, GridSpec
-from .data import eval_demonstrations
+from .data import DATA_DIR_ENV, eval_demonstrations, resolve_data_dir
 from .models import base_weights_fingerprint, cache_dir, load_model, model_fingerprint
 from .pipeline import icl_demonstration_ids, load_cell_data, row_hash, run_cell
 from .records import (SCHEMA_VERSION, RecordError, cell_paths, environment, fingerprint_diff, flatten, read_record,
@@ -269,27 +269,38 @@ def _used(fingerprint: dict, config: CellConfig) -> dict:
     if config.trained: return fingerprint
     return {k: v for k, v in fingerprint.items() if not k.removeprefix("grid.").startswith(TRAINED_ONLY)}
 
+_ROWS: dict = {}  # this process's rows fingerprints, keyed by what decides them, the task, and the data files' sizes and times
+
+def _data_stamp(config: CellConfig) -> tuple:
+    "Size and modification time of every file of the cell's task folders (empty for rows read from the hub)."
+    root = resolve_data_dir(config.data_dir)
+    if root is None: return ()
+    task = get_task(config.task)
+    folders = [task.data_folder] + ([get_task(t).data_folder for t in task.ood_tasks] if config.ood else [])
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for f in folders for p in sorted((root / f).glob("*")) if p.is_file())
+
 def cell_fingerprint(
     grid: GridSpec, cell: GridCell,  # the grid and the cell
-    known: dict | None = None,  # the rows' and models' parts computed already (shared by the cells of one status call)
+    known: dict | None = None,  # the models' parts computed already (shared by the cells of one status call)
 ) -> dict:
     "Everything that determines a cell's record, as flat keys (`ia2.records.fingerprint_diff` compares two); `weights` is the model's."
     known = {} if known is None else known
     config = cell_config(grid, cell)
     icl = "ICL" in config.methods
-    rows_key = ("rows", config.task, config.n, config.run, config.eval_rows, config.ood, config.data_dir, icl)
-    if rows_key not in known:
+    rows_key = (config.task, repr(get_task(config.task)), config.n, config.run, config.eval_rows, config.ood, config.data_dir,
+                os.environ.get(DATA_DIR_ENV), icl, _data_stamp(config))
+    if rows_key not in _ROWS:
         data = load_cell_data(config)
         provenance = data.provenance()
         if icl: provenance["icl_demonstrations"] = icl_demonstration_ids(data)
         demonstrations = {f"demonstrations.{name}": hashlib.sha256(json.dumps(
             [[row_hash(d) for d in demos] for demos in eval_demonstrations(rows, data.split.rest, len(data.split.train) - 1, config.run)]
         ).encode()).hexdigest()[:16] for name, (_, rows) in data.eval_sets.items()} if icl else {}
-        known[rows_key] = {**rows_fingerprint(provenance), **demonstrations}
+        _ROWS[rows_key] = {**rows_fingerprint(provenance), **demonstrations}
     if ("model", cell.model) not in known: known[("model", cell.model)] = model_fingerprint(cell.model)
     settings = settings_fingerprint(json.loads(json.dumps(asdict(config), default=str)))
     return _used({"schema": SCHEMA_VERSION, "weights": known[("model", cell.model)], **settings, **flatten({"cell": cell.to_dict()}),
-                  **known[rows_key]}, config)
+                  **_ROWS[rows_key]}, config)
 
 def stale_reason(
     grid: GridSpec, cell: GridCell,  # the grid and the cell
