@@ -26,7 +26,7 @@ from .io import atomic_path, umask_mode, write_text_atomic
 # %% auto #0
 __all__ = ['TeacherConfig', 'left_pad', 'input_virtual_tokens', 'pad_batch', 'response_positions', 'trim_response',
            'TeacherRecord', 'Generated', 'greedy_generate', 'teacher_batch', 'teacher_reference', 'store_key',
-           'StoreError', 'read_part', 'collect_teacher']
+           'StoreError', 'prompts_key', 'read_part', 'collect_teacher']
 
 # %% ../nbs/04_activations.ipynb #a05827e6
 @dataclass(frozen=True)
@@ -293,17 +293,24 @@ def _part_checksum(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(t.view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
-def _save_part(records: list[TeacherRecord], path: Path):
-    "Write one batch of records atomically as a safetensors file, its sha256 in the metadata."
+def prompts_key(prompts: list[str]) -> str:
+    "sha256 of a part's prompts, in order: the key of what a part holds, stored in it and checked when it is read."
+    return hashlib.sha256(json.dumps(list(prompts)).encode()).hexdigest()
+
+def _save_part(records: list[TeacherRecord], path: Path, prompts: list[str]):
+    "Write one batch of records atomically as a safetensors file, its sha256 and the key of its prompts in the metadata."
     tensors = {}
     for i, r in enumerate(records):
         tensors[f"{i}.response_ids"], tensors[f"{i}.activations"], tensors[f"{i}.probs"] = r.response_ids, r.activations, r.probs
         if r.topk_ids is not None: tensors[f"{i}.topk_ids"] = r.topk_ids
     with atomic_path(path) as tmp:  # others sharing the store read it: the umask's mode, and never half a file
-        save_file(tensors, str(tmp), metadata={"records": str(len(records)), "sha256": _part_checksum(tensors)})
+        save_file(tensors, str(tmp), metadata={"records": str(len(records)), "sha256": _part_checksum(tensors),
+                                              "prompts": prompts_key(prompts)})
 
-def read_part(path: Path) -> list[TeacherRecord]:
-    "The records of one part file, checked against the sha256 in its metadata; a `StoreError` naming the file if it fails."
+def read_part(path: Path,  # a part file
+              prompts: list[str] | None = None,  # the prompts it must hold (None: any; `ia2 status --verify` checks files alone)
+             ) -> list[TeacherRecord]:
+    "The records of one part file, checked against the sha256 and the prompts' key in its metadata; a `StoreError` naming the file if it fails."
     from safetensors import safe_open
     try:
         with safe_open(str(path), "pt") as f:
@@ -312,6 +319,8 @@ def read_part(path: Path) -> list[TeacherRecord]:
         raise StoreError(path, f"not a readable safetensors file ({type(error).__name__}: {error})") from None
     if "sha256" not in metadata: raise StoreError(path, "has no sha256 in its metadata (written before parts had checksums)")
     if _part_checksum(tensors) != metadata["sha256"]: raise StoreError(path, "its tensors do not match their sha256: the file was changed")
+    if prompts is not None and metadata.get("prompts", prompts_key(prompts)) != prompts_key(prompts):  # parts before keys: not checked
+        raise StoreError(path, "holds the teacher records of other prompts (swapped with or copied from another part)")
     count = len({k.split(".")[0] for k in tensors})
     return [TeacherRecord(tensors[f"{i}.response_ids"], tensors[f"{i}.activations"], tensors.get(f"{i}.topk_ids"),
                           tensors[f"{i}.probs"]) for i in range(count)]
@@ -338,14 +347,14 @@ def collect_teacher(
         part = folder / f"part-{start:06d}.safetensors"
         if part.exists():
             try:
-                records[start] = read_part(part); continue
+                records[start] = read_part(part, prompts[start:start + config.batch_size]); continue
             except StoreError as damaged:  # never overwritten in place: kept beside for inspection, then recomputed
                 aside = part.with_name(f"{part.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
                 try: os.replace(part, aside)
                 except FileNotFoundError: pass  # another process moved it aside first
                 logging.getLogger("ia2").warning(f"{damaged}; moved to {aside.name} and recomputing it")
         records[start] = teacher_batch(model, tokenizer, prompts[start:start + config.batch_size], config)
-        _save_part(records[start], part)
+        _save_part(records[start], part, prompts[start:start + config.batch_size])
     manifest = folder / "manifest.json"
     if not manifest.exists():
         write_text_atomic(json.dumps({"model": model_fingerprint, "config": asdict(config), "count": len(prompts)}, indent=2), manifest)

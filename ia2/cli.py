@@ -207,11 +207,13 @@ def verify_grid(grid) -> tuple[list[str], list[Path]]:
     has only what is committed; a cell that would start from one trains it again)."""
     from ia2.activations import StoreError, read_part
     from ia2.experiments import adapter_problem
-    from ia2.records import RecordError, provenance_problems, read_record
+    from ia2.records import RecordError, is_foreign, provenance_problems, read_record
     from ia2.models import BUILTIN_MODELS, cache_dir, cached_model_problem
     problems, absent = [], []
     for record_path in sorted(Path(grid.folder).rglob("*.json")):
         if record_path.name.startswith(".") or "adapters" in record_path.relative_to(grid.folder).parts: continue
+        if is_foreign(record_path):
+            logger.warning(f"{record_path}: not an ia2 record (no 'cell' key); skipped"); continue
         try: record = read_record(record_path)
         except RecordError as error:
             problems.append(f"damaged: {error} -> " + ("the next `ia2 run` retries the cell" if record_path.name.endswith(".failed.json")
@@ -249,10 +251,17 @@ def _status(args) -> int:
         logger.info(f"FAILED {row.cell_id}: {row.error}")
     for row in status[(status.state == "pending") & status.error.notna()].itertuples():
         logger.info(f"DAMAGED {row.cell_id}: {row.error}")
+    for row in status[status.state == "stale"].itertuples():
+        logger.info(f"STALE {row.cell_id}: {row.error} (the next `ia2 run` recomputes it)")
+    for row in status[status.state.isin(["running", "abandoned"])].itertuples():
+        logger.info(f"{row.state.upper()} {row.cell_id}: {row.detail}")
+    before = int((status.detail == "made before fingerprints").sum())
+    if before: logger.info(f"{before} done cell(s) were made before fingerprints: checked on the settings, rows and dtype they store")
     if args.verify:
         problems, absent = verify_grid(grid)
         if absent: logger.info(f"{len(absent)} adapter(s) named by records are not on this machine (adapters are not committed, "
                                f"e.g. {absent[0]}); a cell that would start from one trains it again, and nothing is wrong with the records")
+        problems += [f"stale: {row.cell_id}: {row.error} -> the next `ia2 run` recomputes it" for row in status[status.state == "stale"].itertuples()]
         logger.info("\n".join(problems) if problems else "verify: every record, adapter, store part and converted model present passes its check")
         return 1 if problems else 0
     return 0

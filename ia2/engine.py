@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from .config import CellConfig, GridSpec
 from .data import resolve_data_dir
 from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record,
-                          check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, write_outcome)
+                          check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, waiting_lines,
+                          write_outcome)
 from .io import NO_SPACE, NoSpaceError, check_space, format_bytes, free_bytes, write_error
 from .models import cache_dir
 from .pipeline import expected_output_bytes, run_cell
@@ -317,8 +318,12 @@ def _compute(grid: GridSpec, pack: list[GridCell], load, progress: bool) -> dict
                 raise _no_space(error, grid, cells) from None
             load(None)  # the model may still hold the failed pack's adapters: load it afresh next time
             records, trace = None, traceback.format_exc()
-            for cell in cells: outcomes[cell.cell_id] = write_outcome(grid, cell, error=f"{type(error).__name__}: {error}", trace=trace)
-        for cell, record in zip(cells, records or []): outcomes[cell.cell_id] = write_outcome(grid, cell, record)
+            for cell in cells:
+                if not claimed[cell].lost(): outcomes[cell.cell_id] = write_outcome(grid, cell, error=f"{type(error).__name__}: {error}", trace=trace)
+        for cell, record in zip(cells, records or []):
+            if claimed[cell].lost():  # stopped past the lock timeout: another runner took the cell over and writes it
+                logger.error(f"{cell.cell_id}: the cell was taken over while this runner was stopped; its result is not written")
+            else: outcomes[cell.cell_id] = write_outcome(grid, cell, record)
     finally:
         for cell, lock in claimed.items(): _release(grid, cell, lock)
     return outcomes
@@ -353,7 +358,7 @@ def run_grid(
             loaded[name] = grid_model(grid, name)
         return loaded[name]
 
-    done_here, counts = set(), {"finished": 0, "failed": 0}  # cells finished or failed in this invocation
+    done_here, counts, said = set(), {"finished": 0, "failed": 0}, set()  # cells finished or failed in this invocation; holders announced
     todo = lambda: [c for c in grid_status(grid).itertuples() if c.state != "done" and in_shard(c.group, shard)]
     bar = tqdm(total=len(todo()), desc=f"grid {grid.name}", unit="cell", disable=not progress)
     while max_cells is None or counts["finished"] + counts["failed"] < max_cells:
@@ -361,6 +366,7 @@ def run_grid(
         runnable = runnable_cells(pending, done_here)
         if not runnable:
             if any(c.state == "running" for c in pending):  # another runner holds cells that may unlock ours
+                for line in waiting_lines(pending, said): logger.info(line)
                 time.sleep(wait_seconds); continue
             break
         cells = plan_packs(runnable, pack)[0]

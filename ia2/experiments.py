@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import socket
 import tempfile
+import threading
+import _thread
+import uuid
 import time
 import traceback
 import warnings
@@ -24,9 +28,11 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .config import BASELINES, CellConfig, GridSpec
-from .models import base_weights_fingerprint, cache_dir, load_model
-from .pipeline import run_cell
-from .records import (RecordError, cell_paths, environment, read_record, records_frame, select_learning_rates,
+from .data import DATA_DIR_ENV, eval_demonstrations, resolve_data_dir
+from .models import base_weights_fingerprint, cache_dir, load_model, model_fingerprint
+from .pipeline import icl_demonstration_ids, load_cell_data, row_hash, run_cell
+from .records import (SCHEMA_VERSION, RecordError, cell_paths, environment, fingerprint_diff, flatten, read_record,
+                         record_fingerprint, records_frame, rows_fingerprint, select_learning_rates, settings_fingerprint,
                          write_json_atomic)
 from .tasks import get_task
 from .trainers import METHODS, AdapterSettings, method_id, training_files
@@ -34,11 +40,15 @@ from .trainers import METHODS, AdapterSettings, method_id, training_files
 logger = logging.getLogger("ia2")
 
 # %% auto #0
-__all__ = ['logger', 'METHOD_RANK', 'GridCell', 'cell_files', 'cell_config', 'grid_cells', 'chosen_learning_rates', 'grid_status',
-           'in_shard', 'parse_shard', 'adapter_problem', 'cell_record', 'run_one', 'check_writable', 'write_outcome',
-           'grid_model', 'runnable_cells']
+__all__ = ['logger', 'MAX_TASK_CHARS', 'LOCK_TIMEOUT_ENV', 'METHOD_RANK', 'TRAINED_ONLY', 'GridCell', 'cell_files', 'cell_config',
+           'lock_timeout', 'lock_holder', 'heartbeat_stopped', 'describe_holder', 'CellLock', 'grid_cells',
+           'chosen_learning_rates', 'grid_status', 'cell_fingerprint', 'stale_reason', 'in_shard', 'parse_shard',
+           'adapter_problem', 'training_problem', 'cell_record', 'run_one', 'check_writable', 'write_outcome',
+           'grid_model', 'waiting_lines', 'runnable_cells']
 
 # %% ../nbs/10_experiments.ipynb #b0b118ae
+MAX_TASK_CHARS = 64  # a longer task name is cut and given a hash in file names (a file name holds at most 255 bytes)
+
 @dataclass(frozen=True)
 class GridCell:
     "One cell of a grid."
@@ -53,12 +63,14 @@ class GridCell:
     @property
     def cell_id(self) -> str:
         "A readable, unique file name stem."
-        if self.method == "base": return f"{self.task}_base"
-        parts = [self.task, f"N{self.n}", method_id(self.method)]
+        task = self.task if len(self.task) <= MAX_TASK_CHARS else \
+            f"{self.task[:MAX_TASK_CHARS - 9]}-{hashlib.sha256(self.task.encode()).hexdigest()[:8]}"  # file names stay short
+        if self.method == "base": return f"{task}_base"
+        parts = [task, f"N{self.n}", method_id(self.method)]
         if self.adapter is not None:
             a = self.adapter
             parts += [f"{a.kind}-{a.targets}-r{a.r}-a{a.alpha}" if a.kind == "lora" else f"{a.kind}-{a.targets if a.kind == 'ia3' else a.num_virtual_tokens}",
-                      f"lr{self.learning_rate:g}"]
+                      f"lr{float(self.learning_rate)!r}"]  # repr: the shortest text that reads back as the same number
         return "_".join(parts + [f"run{self.run}"])
 
     @property
@@ -81,6 +93,80 @@ def cell_config(grid: GridSpec, cell: GridCell) -> CellConfig:
                                  learning_rate=cell.learning_rate or grid.settings.learning_rate, methods=[cell.method],
                                  adapter=cell.adapter or grid.settings.adapter, phase_metrics=False,
                                  similarity_rows=grid.settings.similarity_rows if cell.method != "base" else 0)
+
+# %% ../nbs/10_experiments.ipynb #181e9329
+LOCK_TIMEOUT_ENV = "IA2_LOCK_TIMEOUT"  # seconds without a heartbeat after which a cell's lock is taken over
+
+def lock_timeout() -> float:
+    "Seconds a lock's heartbeat may stop before another runner takes the cell over: `$IA2_LOCK_TIMEOUT`, else 120."
+    text = os.environ.get(LOCK_TIMEOUT_ENV, "120")
+    try: seconds = float(text)
+    except ValueError: seconds = -1.0
+    if not seconds > 0: raise ValueError(f"{LOCK_TIMEOUT_ENV}={text!r}: give a number of seconds > 0 (default 120)")
+    return seconds
+
+def lock_holder(
+    lock: Path,  # a cell's lock file (`CellPaths.lock`)
+) -> dict | None:  # host, pid, since, token and heartbeat (seconds since the last beat); None when no owner file
+    "Who holds a cell's lock, from its owner file, and how long ago its heartbeat last beat."
+    owner = lock.with_suffix(".owner")
+    try: holder, beat = json.loads(owner.read_text()), owner.stat().st_mtime
+    except (OSError, ValueError): return None  # no owner (yet), or one being replaced
+    if not isinstance(holder, dict): return None
+    return {**holder, "heartbeat": max(0.0, time.time() - beat) if "beats_every" in holder else None}  # None: a runner without heartbeats
+
+def heartbeat_stopped(holder: dict | None) -> bool:
+    "Whether a lock holder's heartbeat stopped for longer than `lock_timeout()` (a holder that never beats is never stopped)."
+    return holder is not None and holder["heartbeat"] is not None and holder["heartbeat"] > lock_timeout()
+
+def describe_holder(holder: dict | None) -> str:
+    "'pid 12 on host-a since 05:01:02, heartbeat 3 s ago' (or that the holder is unknown)."
+    if holder is None: return "an unknown holder (no owner file)"
+    beat = "no heartbeat (an older ia2)" if holder["heartbeat"] is None else f"heartbeat {holder['heartbeat']:.0f} s ago"
+    return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}, {beat}"
+
+class CellLock:
+    "A cell's lock held by this process, with a heartbeat thread touching its owner file while the cell computes."
+    def __init__(self, path: Path):
+        self.path, self.owner = Path(path), Path(path).with_suffix(".owner")
+        self.file_lock, self.token, self._stop = FileLock(self.path, timeout=0), uuid.uuid4().hex, threading.Event()
+        self.thread = None
+
+    def acquire(self) -> bool:
+        "Take the lock if no other process holds it."
+        try: self.file_lock.acquire()
+        except Timeout: return False
+        return True
+
+    def start(self):
+        "Write the owner file and start the heartbeat."
+        every = max(0.5, min(5.0, lock_timeout() / 4))
+        write_json_atomic({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token, "beats_every": every,
+                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}, self.owner, checksum=False)
+        self.thread = threading.Thread(target=self._beat, args=(every,), daemon=True)
+        self.thread.start()
+
+    def lost(self) -> bool:
+        "Whether another runner has taken the cell over (the owner file names someone else)."
+        holder = lock_holder(self.path)
+        return holder is None or holder.get("token") != self.token
+
+    def _beat(self, every: float):
+        while not self._stop.wait(every):
+            if self.lost():  # stopped for longer than the timeout, then woken up: the cell is someone else's now
+                logger.error(f"{self.path.name[1:-5]}: this runner (pid {os.getpid()}) lost the cell's lock to "
+                             f"{describe_holder(lock_holder(self.path))} while it was stopped; stopping without writing it")
+                _thread.interrupt_main()
+                return
+            try: os.utime(self.owner)
+            except OSError: pass  # moved meanwhile: the next beat sees whether the cell is still ours
+
+    def release(self):
+        "Stop the heartbeat, remove the owner file (when still ours) and release the lock."
+        self._stop.set()
+        if self.thread is not None: self.thread.join()
+        if not self.lost(): self.owner.unlink(missing_ok=True)
+        self.file_lock.release()
 
 # %% ../nbs/10_experiments.ipynb #78adb809
 METHOD_RANK = {m: i for i, m in enumerate([*BASELINES, *METHODS])}
@@ -140,28 +226,99 @@ def _locked(path: Path) -> bool:
     except Timeout:
         return True
 
+def _lock_state(path: Path) -> tuple[str | None, str | None]:
+    "('running', who holds it), ('abandoned', whose heartbeat stopped), or (None, None) when nobody holds the cell's lock."
+    if not _locked(path): return None, None
+    holder = lock_holder(path)
+    if heartbeat_stopped(holder):
+        return "abandoned", (f"held by {describe_holder(holder)}: stopped longer than the lock timeout ({lock_timeout():g} s, "
+                             f"${LOCK_TIMEOUT_ENV}); the next runner takes it over")
+    return "running", f"held by {describe_holder(holder)}"
+
 def grid_status(
     grid: GridSpec,  # the grid
 ) -> pd.DataFrame:  # one row per cell: cell_id, model, task, n, method, learning_rate, run, state, error, cell, group
-    "Every cell of the grid with its state: done, failed, pending, running or waiting."
-    rows = []
+    "Every cell of the grid with its state: done, stale, failed, pending, running, abandoned or waiting; `detail` says more."
+    rows, known = [], {}  # known: fingerprints computed in this call, shared by cells on the same rows
     for cell, group, run in grid_cells(grid, chosen_learning_rates(grid)):
         if cell is None:
             model, task, n, method, adapter = group
             rows.append({"cell_id": None, "model": model, "task": task, "n": n, "method": method, "learning_rate": None,
                          "run": run, "state": "waiting", "error": "learning rate not chosen yet (search runs unfinished)",
-                         "cell": None, "group": group})
+                         "detail": None, "cell": None, "group": group})
             continue
-        paths, state, error = cell_files(grid, cell), "pending", None
+        paths, state, error, detail = cell_files(grid, cell), "pending", None, None
         if paths.record.exists():
-            try: read_record(paths.record); state = "done"
+            try: record = read_record(paths.record); state = "done"
             except RecordError as damaged: error = f"damaged record, will be recomputed: {damaged.reason}"
+        if state == "done":
+            changes, detail = stale_reason(grid, cell, record, known)
+            if changes: state, error = "stale", "; ".join(changes)
         if state != "done":
-            if _locked(paths.lock): state = "running"
-            elif paths.failed.exists(): state, error = "failed", _failure(paths.failed)
+            lock_state, holder = _lock_state(paths.lock)
+            if lock_state is not None: state, detail = lock_state, holder
+            elif paths.failed.exists() and state == "pending": state, error = "failed", _failure(paths.failed)
         rows.append({"cell_id": cell.cell_id, **{k: v for k, v in cell.to_dict().items() if k != "adapter"},
-                     "state": state, "error": error, "cell": cell, "group": group})
+                     "state": state, "error": error, "detail": detail, "cell": cell, "group": group})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_experiments.ipynb #0349a75a
+TRAINED_ONLY = ("training.", "adapter.", "learning_rate")  # settings only a trained method uses: a baseline's record ignores them
+
+def _used(fingerprint: dict, config: CellConfig) -> dict:
+    "The keys of a fingerprint that `config`'s methods use (a baseline's leaves out `TRAINED_ONLY`, its grid-level ones too)."
+    if config.trained: return fingerprint
+    return {k: v for k, v in fingerprint.items() if not k.removeprefix("grid.").startswith(TRAINED_ONLY)}
+
+_ROWS: dict = {}  # this process's rows fingerprints, keyed by what decides them, the task, and the data files' sizes and times
+
+def _data_stamp(config: CellConfig) -> tuple:
+    "Size and modification time of every file of the cell's task folders (empty for rows read from the hub)."
+    root = resolve_data_dir(config.data_dir)
+    if root is None: return ()
+    task = get_task(config.task)
+    folders = [task.data_folder] + ([get_task(t).data_folder for t in task.ood_tasks] if config.ood else [])
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for f in folders for p in sorted((root / f).glob("*")) if p.is_file())
+
+def cell_fingerprint(
+    grid: GridSpec, cell: GridCell,  # the grid and the cell
+    known: dict | None = None,  # the models' parts computed already (shared by the cells of one status call)
+) -> dict:
+    "Everything that determines a cell's record, as flat keys (`ia2.records.fingerprint_diff` compares two); `weights` is the model's."
+    known = {} if known is None else known
+    config = cell_config(grid, cell)
+    icl = "ICL" in config.methods
+    rows_key = (config.task, repr(get_task(config.task)), config.n, config.run, config.eval_rows, config.ood, config.data_dir,
+                os.environ.get(DATA_DIR_ENV), icl, _data_stamp(config))
+    if rows_key not in _ROWS:
+        data = load_cell_data(config)
+        provenance = data.provenance()
+        if icl: provenance["icl_demonstrations"] = icl_demonstration_ids(data)
+        demonstrations = {f"demonstrations.{name}": hashlib.sha256(json.dumps(
+            [[row_hash(d) for d in demos] for demos in eval_demonstrations(rows, data.split.rest, len(data.split.train) - 1, config.run)]
+        ).encode()).hexdigest()[:16] for name, (_, rows) in data.eval_sets.items()} if icl else {}
+        _ROWS[rows_key] = {**rows_fingerprint(provenance), **demonstrations}
+    if ("model", cell.model) not in known: known[("model", cell.model)] = model_fingerprint(cell.model)
+    settings = settings_fingerprint(json.loads(json.dumps(asdict(config), default=str)))
+    return _used({"schema": SCHEMA_VERSION, "weights": known[("model", cell.model)], **settings, **flatten({"cell": cell.to_dict()}),
+                  **_ROWS[rows_key]}, config)
+
+def stale_reason(
+    grid: GridSpec, cell: GridCell,  # the grid and the cell
+    record: dict,  # the cell's record (read and checked)
+    known: dict | None = None,  # see `cell_fingerprint`
+    shown: int = 3,  # changes named; the rest are counted
+) -> tuple[list[str], str | None]:  # (what changed, [] when the record is valid; a detail for the status, or None)
+    "Why a cell's record no longer matches what the cell would compute now."
+    try: current = cell_fingerprint(grid, cell, known)
+    except (OSError, ValueError) as error:
+        return [], f"fingerprint not checked ({type(error).__name__}: {error})"
+    stored, before = record_fingerprint(record)
+    if before:  # the oldest records stored the grid's shared settings, as 'grid.' keys
+        current = {**current, **{f"grid.{k}": v for k, v in settings_fingerprint(json.loads(json.dumps(asdict(grid.settings), default=str))).items()}}
+    changes = fingerprint_diff(_used(stored, cell_config(grid, cell)), current, only_stored=before)
+    if len(changes) > shown: changes = changes[:shown] + [f"{len(changes) - shown} more"]
+    return changes, "made before fingerprints" if before else None
 
 # %% ../nbs/10_experiments.ipynb #f47f5261
 def in_shard(
@@ -204,6 +361,14 @@ def adapter_problem(grid: GridSpec, record: dict, method: str) -> str | None:
             return f"{weights} does not match the sha256 its record {record['id']} holds: it was changed or truncated"
     return None
 
+def training_problem(folder: Path) -> str | None:
+    "Why a finished training folder's summary (`training.json`) cannot be read back, or None when it can."
+    summary = training_files(folder)[1]
+    try: phases = json.loads(summary.read_text())["phases"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        return f"{summary} is damaged ({type(error).__name__}: {error})"
+    return None if isinstance(phases, list) else f"{summary} is damaged (its phases are not a list)"
+
 def _twin(cell: GridCell) -> GridCell | None:
     "The cell of a sequential method's first phase (ia2 for ia2-sft), whose adapter it starts from; None for others."
     phases = METHODS.get(cell.method, ())
@@ -218,7 +383,8 @@ def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
     paths = cell_files(grid, twin)
     folder, record = paths.training(phases[0]), _read_or_none(paths.record)
     if record is None or not training_files(folder)[1].exists(): return {}
-    problem = adapter_problem(grid, record, phases[0])
+    problem = adapter_problem(grid, record, phases[0]) or training_problem(folder)
+    if problem is None and stale_reason(grid, twin, record)[0]: problem = f"the record {record['id']} is stale"
     if problem is not None:
         logger.warning(f"{problem}; {cell.cell_id} trains its {phases[0]} phase from scratch instead of reusing it")
         return {}
@@ -235,7 +401,8 @@ def cell_record(
     "The record of a computed cell, from what `run_cell` (or a pack runner) returned for it."
     for phases in details["training"].values():
         phases.pop("training_arguments", None); phases.pop("config", None)  # the record's config says it all
-    return {"id": cell.cell_id, "cell": cell.to_dict(), "grid": grid.name, "config": asdict(config),
+    fingerprint = {k: v for k, v in cell_fingerprint(grid, cell).items() if not k.startswith(("rows.", "cell."))}  # those are in the record already
+    return {"id": cell.cell_id, "cell": cell.to_dict(), "grid": grid.name, "config": asdict(config), "fingerprint": fingerprint,
             "protocol": config.protocol, "results": rows.to_dict("records"), **details,
             "dtype": str(next(model.parameters()).dtype),
             "warnings": sorted({str(w.message) for w in caught if "distil" in str(w.message)}),
@@ -265,34 +432,46 @@ def check_writable(folder: str | Path, what: str):
                               f"the grid's '{'results' if what == 'results folder' else 'store'}' key elsewhere") from None
 
 # %% ../nbs/10_experiments.ipynb #64a46b52
-def _set_aside(path: Path, reason: str):
-    "Move a damaged file out of the way, keeping it for inspection."
-    aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}")
+def _set_aside(path: Path, reason: str, why: str = "damaged"):
+    "Move a damaged (or stale) file out of the way, keeping it for inspection."
+    aside = path.with_name(f"{path.name}.{why}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}")
     os.replace(path, aside)
     logger.warning(f"{path}: {reason}; moved to {aside.name} and recomputing the cell")
 
-def _owner() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+def _take_over(paths, cell: GridCell) -> CellLock | None:
+    "The lock of a cell whose holder's heartbeat stopped for longer than `lock_timeout()`, taken over; None when its holder lives."
+    if not heartbeat_stopped(lock_holder(paths.lock)): return None  # a live holder (the common case: no takeover file)
+    with FileLock(paths.lock.with_suffix(".takeover"), timeout=60):  # one runner at a time decides and takes over
+        holder = lock_holder(paths.lock)
+        if not heartbeat_stopped(holder): return None  # another runner took it over meanwhile
+        logger.warning(f"{cell.cell_id}: its lock is held by {describe_holder(holder)}: stopped longer than the lock timeout "
+                       f"({lock_timeout():g} s, ${LOCK_TIMEOUT_ENV}); taking the cell over")
+        paths.lock.unlink(missing_ok=True)  # the stopped holder keeps its lock on the old file, which nobody else opens
+        lock = CellLock(paths.lock)
+        if not lock.acquire(): return None  # another runner made the new lock file first: it is theirs
+        lock.start()  # before the takeover lock is released: the next runner sees a live holder
+        return lock
 
-def _claim(grid: GridSpec, cell: GridCell) -> FileLock | None:
-    "The cell's lock, held, unless another runner holds it or its record is finished (a damaged record is set aside)."
+def _claim(grid: GridSpec, cell: GridCell) -> CellLock | None:
+    "The cell's lock, held, unless another live runner holds it or its record is finished and valid (a damaged or stale record is set aside)."
     paths = cell_files(grid, cell)
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(paths.lock, timeout=0)
-    try: lock.acquire()
-    except Timeout: return None
+    lock = CellLock(paths.lock)
+    if not lock.acquire():
+        return _take_over(paths, cell)
     if paths.record.exists():
         try:
-            read_record(paths.record)
-            lock.release()
-            return None  # another runner finished it since we looked
+            changes = stale_reason(grid, cell, read_record(paths.record))[0]
+            if not changes:
+                lock.file_lock.release()
+                return None  # another runner finished it since we looked
+            _set_aside(paths.record, "stale: " + "; ".join(changes), "stale")
         except RecordError as damaged:
             _set_aside(paths.record, damaged.reason)
-    write_json_atomic(_owner(), paths.lock.with_suffix(".owner"), checksum=False)
+    lock.start()
     return lock
 
-def _release(grid: GridSpec, cell: GridCell, lock: FileLock):
-    cell_files(grid, cell).lock.with_suffix(".owner").unlink(missing_ok=True)
+def _release(grid: GridSpec, cell: GridCell, lock: CellLock):
     lock.release()
 
 def write_outcome(
@@ -316,12 +495,26 @@ def grid_model(grid: GridSpec, name: str):
     dtype = None if grid.settings.dtype == "auto" else getattr(torch, grid.settings.dtype)
     return load_model(name, dtype=dtype, device="cuda" if torch.cuda.is_available() else "cpu")
 
+def waiting_lines(
+    pending: list,  # rows of `grid_status` that are not done
+    said: set,  # (cell id, holder) pairs already announced; updated
+) -> list[str]:
+    "One line per cell another live runner holds, the first time this runner waits for that holder."
+    lines = []
+    for c in pending:
+        if c.state == "running" and (c.cell_id, c.detail.split(" since ")[0]) not in said:
+            said.add((c.cell_id, c.detail.split(" since ")[0]))
+            lines.append(f"waiting for {c.cell_id}: {c.detail} (taken over if its heartbeat stops for {lock_timeout():g} s, "
+                         f"${LOCK_TIMEOUT_ENV})")
+    return lines
+
 def runnable_cells(
     pending: list,  # rows of `grid_status` that are not done
     exclude: set[str],  # cell ids to leave out (finished or failed in this invocation)
 ) -> list[GridCell]:
     "The pending cells that can start now: not held by a runner, and not a sequence whose first phase is still to compute."
-    waiting = {c.cell_id for c in pending if c.cell_id is not None and c.cell_id not in exclude and c.state in ("pending", "running")}
+    waiting = {c.cell_id for c in pending if c.cell_id is not None and c.cell_id not in exclude
+               and c.state in ("pending", "running", "stale", "abandoned")}
     return [c.cell for c in pending if c.cell is not None and c.cell_id not in exclude and c.state != "running"
             and getattr(_twin(c.cell), "cell_id", None) not in waiting]  # a sequence waits for its first phase's cell
 

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
-           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'adapters_disabled',
-           'carried_adapter', 'adapters_in_model_dtype', 'prepare_builtin_model', 'cached_model_problem',
-           'default_dtype', 'load_model']
+           'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'model_fingerprint',
+           'adapters_disabled', 'carried_adapter', 'adapters_in_model_dtype', 'prepare_builtin_model',
+           'cached_model_problem', 'default_dtype', 'load_model']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -86,7 +86,7 @@ _LOCKS: dict = {}  # one FileLock object per cache, so that nested uses in a pro
 @contextmanager
 def _cache_lock(cache: Path):
     "Hold the cache's conversion lock; on first entry remove the temporary folders that killed conversions left."
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
     import logging
     cache.mkdir(parents=True, exist_ok=True)
     if not os.access(cache, os.W_OK):  # a read-only shared cache: nothing is converted or cleaned here; loads still check files
@@ -94,12 +94,18 @@ def _cache_lock(cache: Path):
         return
     lock = _LOCKS.setdefault(str(cache), FileLock(cache/'.ia2-convert.lock'))
     first = not lock.is_locked
-    with lock:  # released by the operating system if the process dies: a killed converter never blocks the next
+    try: lock.acquire(timeout=0)  # released by the operating system if the process dies: a killed converter never blocks the next
+    except Timeout:  # say whom we wait for, never wait in silence
+        logging.getLogger('ia2').info(f"waiting for {lock.lock_file}: another process is converting or checking a model in the ia2 cache")
+        lock.acquire()
+    try:
         if first:
             for stale in [*cache.glob('.gguf-*'), *cache.glob('*/.*.tmp-*')]:
                 shutil.rmtree(stale, ignore_errors=True)
                 logging.getLogger('ia2').warning(f"removed {stale}, the temporary folder of an interrupted conversion")
         yield
+    finally:
+        lock.release()
 
 # %% ../nbs/02_models.ipynb #ff65451d
 @dataclass(frozen=True)
@@ -267,6 +273,7 @@ def _cached(folder: Path, marker: str) -> bool:
 def _builtin_tokenizer_dir(name: str, cache: Path, gguf: Path | None = None) -> Path:
     "The cached tokenizer files of a built-in model, extracted from its GGUF (`gguf` when already at hand) on first use."
     dest = cache/'tokenizers'/name
+    if _cache_problem(dest, 'tokenizer_config.json') is None: return dest  # intact: no lock to wait for (a stopped holder)
     with _cache_lock(cache):
         if _cached(dest, 'tokenizer_config.json'): return dest
         if gguf is None and (archive := shipped_tokenizer(name)) is not None:  # the same files, shipped inside ia2
@@ -374,6 +381,41 @@ def base_weights_fingerprint(model: torch.nn.Module,  # a causal LM, bare, PEFT-
                 *{a for m in layers if hasattr(m, '_get_available_adapters') for a in m._get_available_adapters()})
     return _fingerprint((name.replace('.base_layer', ''), p) for name, p in base.named_parameters()
                         if not _adapter_tensor(name, adapters))
+
+# %% ../nbs/02_models.ipynb #237d2aee
+_MODEL_FILES = ('*.safetensors', '*.bin', 'config.json')  # what decides a local model's outputs
+_DIGESTS = 'file_digests.json'  # the ia2 cache's record of file digests: "path|size|mtime_ns" -> sha256
+
+def _cached_digest(path: Path, digests: dict) -> str:
+    "The sha256 of `path`, from `digests` when its path, size and modification time are unchanged."
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if key not in digests: digests[key] = _file_sha256(path)
+    return digests[key]
+
+def model_fingerprint(name: str,  # built-in name, tiny:<arch>, local folder or hub id (as `load_model` takes)
+                     ) -> str:
+    "What identifies a model's weights without loading them: a GGUF's sha256, a local folder's file digests, or a hub revision."
+    if name.startswith('tiny:'): return f"{name} seed 0"
+    if name in BUILTIN_MODELS: return f"builtin {name} gguf {BUILTIN_MODELS[name].sha256}"
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        files = sorted({p for pattern in _MODEL_FILES for p in folder.glob(pattern) if p.is_file()})
+        if not files: raise FileNotFoundError(f"{folder} holds no weights ({', '.join(_MODEL_FILES)}); pass a model folder")
+        store = cache_dir()/_DIGESTS
+        try: digests = json.loads(store.read_text())
+        except (OSError, ValueError): digests = {}  # none yet, or damaged: every file is hashed again
+        before = len(digests)
+        digest = hashlib.sha256("".join(f"{p.name}|{_cached_digest(p, digests)}\n" for p in files).encode()).hexdigest()
+        if len(digests) != before:
+            try:
+                store.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(store) as tmp: tmp.write_text(json.dumps(digests, indent=1))
+            except OSError: pass  # a read-only cache: the digests are computed again next time
+        return f"folder sha256 {digest}"
+    from huggingface_hub import constants
+    refs = Path(constants.HF_HUB_CACHE)/f"models--{name.replace('/', '--')}"/'refs'/'main'
+    return f"hub {name} revision {refs.read_text().strip() if refs.is_file() else 'unknown'}"
 
 # %% ../nbs/02_models.ipynb #a1d0a0e1
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -16,13 +17,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import MOVED_KEYS, CellConfig
 from .io import write_text_atomic
 from .methods import BASELINES, METHODS, method_id
+from .trainers import AdapterSettings, IA2Config
+
+logger = logging.getLogger("ia2")
 
 # %% auto #0
-__all__ = ['GROUP_COLUMNS', 'METHOD_ORDER', 'RecordError', 'record_checksum', 'write_json_atomic', 'read_record', 'model_folder',
-           'CellPaths', 'cell_paths', 'adapter_label', 'read_records', 'records_frame', 'provenance_problems',
-           'select_learning_rates', 'environment']
+__all__ = ['logger', 'SCHEMA_VERSION', 'LOCATION_KEYS', 'GROUP_COLUMNS', 'METHOD_ORDER', 'RecordError', 'record_checksum',
+           'write_json_atomic', 'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'adapter_label', 'is_foreign',
+           'read_records', 'records_frame', 'provenance_problems', 'flatten', 'settings_fingerprint',
+           'rows_fingerprint', 'setting_default', 'fingerprint_diff', 'record_fingerprint', 'select_learning_rates',
+           'environment']
 
 # %% ../nbs/10c_records.ipynb #a0dca5eb
 class RecordError(ValueError):
@@ -108,11 +115,24 @@ def adapter_label(
 def _is_record(path: Path) -> bool:
     return not path.name.endswith(".failed.json") and not path.name.startswith(".") and "adapters" not in path.parts
 
+def is_foreign(path: Path) -> bool:
+    "Whether a JSON file in a results folder is no record of ours: valid JSON that is not a mapping with a `cell` key."
+    try: content = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError): return False  # a damaged record: `read_record` names it
+    return not (isinstance(content, dict) and "cell" in content)
+
 def read_records(
     folder: str | Path,  # a grid's results folder (or any folder holding records)
 ) -> list[dict]:
-    "Every finished cell record under `folder`, sorted by path; a `RecordError` names a damaged one."
-    return [read_record(p) for p in sorted(Path(folder).rglob("*.json")) if _is_record(p.relative_to(folder))]
+    "Every finished cell record under `folder`, sorted by path; a `RecordError` names a damaged one, a foreign JSON file is skipped with a warning."
+    records = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        if not _is_record(path.relative_to(folder)): continue
+        if is_foreign(path):
+            logger.warning(f"{path}: not an ia2 record (no 'cell' key); skipped")
+            continue
+        records.append(read_record(path))
+    return records
 
 def records_frame(
     records: list[dict],  # cell records (`read_records`)
@@ -145,6 +165,89 @@ def provenance_problems(
         overlap = (train | dev) & set(rows["sha256"])
         if overlap: problems.append(f"{len(overlap)} evaluation rows of {name} are also training or dev rows")
     return problems
+
+# %% ../nbs/10c_records.ipynb #9371a318
+SCHEMA_VERSION = 1  # bump when a computation changes what a record holds for the same settings, rows and model
+LOCATION_KEYS = ("data_dir", "store")  # where inputs live, not what they are: their content is fingerprinted instead
+_ABSENT = "(absent)"  # a key one side of a comparison lacks and that has no default
+
+def flatten(value: dict, prefix: str = "") -> dict:
+    "A nested mapping as one level of dotted keys ({'a': {'b': 1}} -> {'a.b': 1}); lists stay values."
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and item: out.update(flatten(item, f"{prefix}{key}."))
+        else: out[f"{prefix}{key}"] = item
+    return out
+
+def settings_fingerprint(
+    config: dict,  # a cell's settings as a record stores them (`asdict(CellConfig)`, or the subset older records kept)
+) -> dict:
+    "The settings part of a fingerprint: flat dotted keys, locations left out, keys of older versions under their new names."
+    config = dict(config)
+    training = {**(config.pop("training_args", None) or {}), **(config.pop("training", None) or {})}
+    for old, new in MOVED_KEYS.items():
+        if old in config and new.startswith("training."): training.setdefault(new.split(".", 1)[1], config.pop(old))
+    flat = flatten({k: v for k, v in config.items() if k not in LOCATION_KEYS and k not in MOVED_KEYS})
+    return {**flat, **{f"training.{k}": v for k, v in training.items()}}
+
+def rows_fingerprint(
+    provenance: dict,  # a record's provenance (`ia2.pipeline.CellData.provenance`, plus `icl_demonstrations`)
+) -> dict:
+    "The rows part of a fingerprint: content hashes of the training, dev and evaluation rows, and the ICL demonstrations' indices."
+    out = {f"rows.{split}": provenance[split]["sha256"] for split in ("train", "dev") if split in provenance}
+    out.update({f"rows.eval.{name}": rows["sha256"] for name, rows in provenance.get("eval", {}).items()})
+    out.update({f"rows.icl_demonstrations.{name}": ids for name, ids in provenance.get("icl_demonstrations", {}).items()})
+    return out
+
+# %% ../nbs/10c_records.ipynb #bbaa2d8d
+def setting_default(key: str):
+    "The default of a flat settings key ('eval_rows', 'adapter.r', 'training.num_train_epochs'), or `_ABSENT`."
+    classes, cls = {"adapter": AdapterSettings, "training": IA2Config}, CellConfig
+    *parents, name = key.split(".")
+    for parent in parents:
+        if parent not in classes or cls is not CellConfig: return _ABSENT
+        cls = classes[parent]
+    field = {f.name: f for f in dataclasses.fields(cls)}.get(name)
+    if field is None: return _ABSENT
+    if field.default is not dataclasses.MISSING: return field.default
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else _ABSENT
+
+def _show(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+def fingerprint_diff(
+    stored: dict,  # a record's fingerprint (`record_fingerprint`)
+    current: dict,  # the cell's fingerprint now (`ia2.experiments.cell_fingerprint`)
+    only_stored: bool = False,  # compare only the keys `stored` holds (a record made before fingerprints)
+) -> list[str]:  # one line per difference, settings first, then rows; [] when the record is valid
+    "What differs between a record's fingerprint and its cell's current one."
+    stored, current = json.loads(json.dumps(stored, default=str)), json.loads(json.dumps(current, default=str))
+    keys = sorted(stored if only_stored else set(stored) | set(current), key=lambda k: (k.startswith("rows."), k))
+    changes = []
+    for key in keys:
+        before, after = stored.get(key, setting_default(key)), current.get(key, setting_default(key))
+        if key in stored and key not in current and only_stored and after is _ABSENT: continue  # not knowable now
+        if before == after: continue
+        if isinstance(before, list) and isinstance(after, list) and key.startswith("rows."):
+            changed = sum(a != b for a, b in zip(before, after))
+            changes.append(f"{key}: {changed} of {len(after)} rows changed" if len(before) == len(after)
+                           else f"{key}: {len(before)} → {len(after)} rows")
+        else: changes.append(f"{key} changed {_show(before)} → {_show(after)}")
+    return changes
+
+def record_fingerprint(
+    record: dict,  # a cell record
+) -> tuple[dict, bool]:  # (its fingerprint, whether it was made before fingerprints)
+    "A record's fingerprint: what it stores of its settings, model and code, its cell, and its rows' content hashes."
+    cell = flatten({"cell": {**record["cell"], "method": method_id(record["cell"]["method"])}})  # 'ia2→sft' is 'ia2-sft'
+    rows = rows_fingerprint(record.get("provenance") or {})
+    if "fingerprint" in record: return {**record["fingerprint"], **cell, **rows}, False
+    if "config" in record:  # the cell's resolved settings
+        settings = settings_fingerprint({**record["config"], "methods": [method_id(m) for m in record["config"].get("methods", [])]})
+    else:  # the oldest records kept the grid's shared settings only: 'grid.' keys (`ia2.experiments` compares them with the grid's)
+        settings = {f"grid.{k}": v for k, v in settings_fingerprint(record.get("settings") or {}).items()}
+    if "dtype" in record: settings.setdefault("dtype", str(record["dtype"]).removeprefix("torch."))
+    return {**settings, **cell, **rows}, True
 
 # %% ../nbs/10c_records.ipynb #b0bee80a
 GROUP_COLUMNS = ["model", "task", "n", "method", "adapter"]
