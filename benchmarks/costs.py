@@ -54,6 +54,7 @@ class Record:
     grid: str
     device: str
     dtype: str
+    pack_size: int  # cells computed together (1: one at a time); a packed record's seconds are shared by its pack
     task: str
     n: int
     method: str
@@ -66,7 +67,8 @@ class Record:
     phases: list[Phase] = field(default_factory=list)
 
     @property
-    def on_cpu(self) -> bool: return self.device.startswith("cpu")
+    def on_cpu(self) -> bool:  # the CPU rates: cells computed one at a time (a packed record's seconds are its pack's)
+        return self.device.startswith("cpu") and self.pack_size == 1
 
     @property
     def dev_rows(self) -> int: return dev_rows(self.n)
@@ -90,6 +92,7 @@ def read_record(path: Path) -> Record:
                                 t.get("evaluations"), t.get("eval_seconds")))
     results = raw.get("results") or []
     return Record(grid=raw["grid"], device=raw["environment"]["device"], dtype=str(raw["dtype"]).replace("torch.", ""),
+                  pack_size=int((raw.get("pack") or {}).get("size", 1)),
                   task=cell["task"], n=int(cell["n"]), method=method_id(cell["method"]), run=int(cell["run"]),
                   seconds=float(raw["seconds"]), eval_rows=sum(int(r.get("eval_rows") or r.get("n") or 0) for r in results),
                   max_epochs=int(max_epochs), eval_seconds=round(sum(float(r.get("eval_seconds") or 0) for r in results), 3),
@@ -202,7 +205,7 @@ OBJECTIVE_STAND_INS = {"tokl": "sft", "sft_icl": "sft", "joint": "ia2"}  # unmea
 def cpu_rates(records: list[Record]) -> Rates:
     "CPU unit costs from the CPU records with stage profiles of single-token tasks."
     from ia2.tasks import get_task
-    cpu = [r for r in records if r.on_cpu and r.profile and not get_task(r.task).multi_token]
+    cpu = [r for r in records if r.on_cpu and r.dtype == "float32" and r.profile and not get_task(r.task).multi_token]  # the note: float32 rates
     if not cpu: raise ValueError("no CPU record with a stage profile of a single-token task; the CPU rates need one")
     trained = [r for r in cpu if r.method in METHODS]
     row_s = median(r.profile[f"eval:{r.method}"] / r.eval_rows for r in trained)
