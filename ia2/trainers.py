@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -33,15 +34,15 @@ from .losses import ia2_loss, joint_loss, sft_loss, soft_label_loss
 from .io import umask_mode
 from .methods import (DEFAULT_PROTOCOL, METHOD_LABELS, METHODS, OBJECTIVES, PAPER_MAX_EPOCHS, PAPER_PATIENCE,
                          PROTOCOLS, method_id, objective_targets)
-from .tasks import Example
+from .tasks import Example, nearest_key, unknown_keyword_error
 
 logger = logging.getLogger("ia2")
 
 # %% auto #0
-__all__ = ['logger', 'IA2TrainingArguments', 'attention_projections', 'AdapterSettings', 'hide_checkpointing_deprecation',
-           'add_adapter', 'build_items', 'IA2Collator', 'IA2Config', 'ia2_config_fields', 'paper_training_arguments',
-           'check_items', 'IA2Trainer', 'DevSchedule', 'TrainingBar', 'training_files', 'train_method',
-           'load_completed_phases']
+__all__ = ['logger', 'IA2TrainingArguments', 'CONFIG_ALIASES', 'attention_projections', 'AdapterSettings',
+           'hide_checkpointing_deprecation', 'add_adapter', 'build_items', 'IA2Collator', 'IA2Config',
+           'ia2_config_fields', 'paper_training_arguments', 'check_items', 'IA2Trainer', 'DevSchedule', 'TrainingBar',
+           'training_files', 'train_method', 'load_completed_phases']
 
 # %% ../nbs/06_trainers.ipynb #ba0d7964
 _PROJECTION_PATTERNS = {
@@ -213,6 +214,25 @@ IA2TrainingArguments = IA2Config  # the name before IA2Config; kept for old code
 def ia2_config_fields() -> list[str]:
     "Every keyword `IA2Config` takes."
     return [f.name for f in dataclasses.fields(IA2Config) if f.init]
+
+CONFIG_ALIASES = {"lr": "learning_rate", "epochs": "num_train_epochs", "max_epochs": "num_train_epochs",
+                  "batch_size": "per_device_train_batch_size"}  # names users reach for first -> the TrainingArguments field
+
+def _checked_init(init):
+    "Wrap the dataclass `__init__` so a misspelt field names the nearest one (the signature stays, for help() and HfArgumentParser)."
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        fields = [f.name for f in dataclasses.fields(type(self)) if f.init]
+        unknown = {k: v for k, v in kwargs.items() if k not in fields}
+        if unknown:
+            key = next(iter(unknown))
+            hint = f" (did you mean {CONFIG_ALIASES[key]!r}?)" if key in CONFIG_ALIASES else nearest_key(key, fields)
+            raise unknown_keyword_error(type(self).__name__, unknown, fields,
+                                        hint + "; ia2.trainers.ia2_config_fields() lists every field (TrainingArguments' and IA2's)") from None
+        init(self, *args, **kwargs)
+    return __init__
+
+IA2Config.__init__ = _checked_init(IA2Config.__init__)
 
 # %% ../nbs/06_trainers.ipynb #c07369ea
 def paper_training_arguments(
