@@ -262,7 +262,8 @@ def split_run(pool: list[Example], # a task's pool (`TaskData.pool`)
                          + ("" if pool else " (an evaluation-only task has no pool)"))
     order = [int(i) for i in np.random.RandomState(run).permutation(len(pool))]
     train = order[:n] if sampling == "paper" else _by_label(pool, order, n, "sampling='balanced'")
-    left = [i for i in order if i not in set(train)]
+    taken = set(train)
+    left = [i for i in order if i not in taken]
     dev = _by_label(pool, left, n_dev, "stratify=True") if stratify else left[:n_dev]
     chosen = set(dev)
     pick = lambda positions: [pool[i] for i in positions]

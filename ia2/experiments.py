@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import _thread
 import uuid
@@ -28,6 +27,7 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .config import BASELINES, CellConfig, GridSpec
+from .io import check_writable as writable
 from .data import DATA_DIR_ENV, eval_demonstrations, resolve_data_dir
 from .models import base_weights_fingerprint, cache_dir, load_model, model_fingerprint
 from .pipeline import icl_demonstration_ids, load_cell_data, row_hash, run_cell
@@ -422,14 +422,9 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = F
 
 # %% ../nbs/10_experiments.ipynb #0cc3a516
 def check_writable(folder: str | Path, what: str):
-    "Create `folder` if needed and write and delete a file in it; an error naming the folder when that fails."
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ia2-write-check-"): pass
-    except OSError as error:
-        raise PermissionError(f"the {what} {folder} is not writable ({error.strerror}); fix its permissions or point "
-                              f"the grid's '{'results' if what == 'results folder' else 'store'}' key elsewhere") from None
+    "`ia2.io.check_writable` for a grid's folder: the error names the grid key that points elsewhere."
+    key = "results" if what == "results folder" else "store"
+    writable(folder, what, f"fix its permissions or point the grid's '{key}' key elsewhere")
 
 # %% ../nbs/10_experiments.ipynb #64a46b52
 def _set_aside(path: Path, reason: str, why: str = "damaged"):

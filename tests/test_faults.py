@@ -29,20 +29,6 @@ from helpers import GRID, records, write_grid
 pytestmark = pytest.mark.usefixtures("fresh_cli_logger")
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    "An uninterrupted run of the grid: its folder and its records."
-    folder = tmp_path_factory.mktemp("clean")
-    grid = load_grid(write_grid(folder))
-    assert run_grid(grid, progress=False) == {"finished": 4, "failed": 0}
-    return folder, records(grid)
-
-
-@pytest.fixture
-def copy(clean, tmp_path):
-    "A copy of the clean run's folder (records, adapters, store) to damage."
-    shutil.copytree(clean[0], tmp_path / "run")
-    return load_grid(tmp_path / "run" / "grid.yaml")
 
 
 def cell(grid, method: str):

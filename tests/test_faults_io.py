@@ -42,14 +42,6 @@ def tiny():
     return build_tiny_model("llama", seed=0)
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    "An uninterrupted run of the tiny grid (base, ICL, ia2, ia2-sft): its folder and its records."
-    folder = tmp_path_factory.mktemp("clean")
-    grid = load_grid(write_grid(folder))
-    assert run_grid(grid, progress=False) == {"finished": 4, "failed": 0}
-    return folder, records(grid)
-
 
 @pytest.fixture
 def fresh(tmp_path):

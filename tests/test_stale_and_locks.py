@@ -29,19 +29,6 @@ ROOT = Path(__file__).parents[1]
 COMMITTED = ["qwen-cpu", "qwen-cpu-lora", "qwen-cpu-math"]
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    "An uninterrupted run of the tiny grid: its folder and its records."
-    folder = tmp_path_factory.mktemp("clean")
-    grid = load_grid(write_grid(folder))
-    assert run_grid(grid, progress=False) == {"finished": 4, "failed": 0}
-    return folder, records(grid)
-
-
-@pytest.fixture
-def copy(clean, tmp_path):
-    shutil.copytree(clean[0], tmp_path / "run")
-    return load_grid(tmp_path / "run" / "grid.yaml")
 
 
 def states(grid) -> dict:
