@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from .tasks import Task, get_task, nearest_key, register_task  # nearest_key: its home is ia2.tasks, kept importable here
-from .methods import BASELINES, DEFAULT_PROTOCOL, METHODS, method_id
+from .methods import BASELINES, DEFAULT_PROTOCOL, METHODS, TRAINED, UNLABELLED_ONLY, method_id
 from .trainers import AdapterSettings, IA2Config, ia2_config_fields
 
 # %% auto #0
@@ -114,6 +114,9 @@ class CellConfig:
     store: str | None = None  # teacher activation store (None: the ia2 cache)
     allow_overlap: bool = False  # run even when evaluation rows are training/dev rows or their own ICL demonstration
     sampling: Literal["paper", "balanced"] = "paper"  # the N training rows: a random draw (the paper) or label by label in turn
+    unlabelled: int = 0  # M > 0: low-data-regime mode, the teacher answers M unlabelled queries (authors' --ldr_mode)
+    permutations: int = 24  # K: LDR mode's orders of the N labelled demonstrations (authors' --max_permutations)
+    demo_orders: int = 1  # S > 1: each training query S times, its demonstrations shuffled each time (authors' --shuffle_demos)
     training: dict[str, Any] = field(default_factory=dict)  # `IA2Config` fields for the trained methods, e.g. {protocol: paper, beta: 0.3}
 
     def __post_init__(self):
@@ -122,17 +125,26 @@ class CellConfig:
         self.methods = [method_id(m) for m in self.methods]
         if not self.methods: raise ValueError("methods is empty; list at least one of " + str(list(BASELINES) + list(METHODS)))
         for key, low in (("n", 2), ("run", 0), ("eval_rows", 1), ("batch_size", 1),
-                         ("similarity_rows", 0)):
+                         ("similarity_rows", 0), ("unlabelled", 0), ("permutations", 1), ("demo_orders", 1)):
             if getattr(self, key) < low: raise ValueError(f"{key} must be >= {low}, got {getattr(self, key)}")
         if not self.learning_rate > 0: raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1 or null, got {self.max_new_tokens}")
         check_training(self.training)
+        if self.unlabelled and self.demo_orders > 1:
+            raise ValueError(f"demo_orders is {self.demo_orders} with unlabelled: {self.unlabelled}; in LDR mode the orders of the "
+                             "demonstrations are set by permutations (K): leave demo_orders at 1")
+
+    def check_unlabelled(self):
+        "A ValueError when a method defined on unlabelled queries (WILDA) runs without them."
+        only = [m for m in self.methods if m in UNLABELLED_ONLY]
+        if only and not self.unlabelled:
+            raise ValueError(f"{only[0]} trains on the teacher's answers to unlabelled queries: set unlabelled: M (e.g. 64)")
 
     @property
     def trained(self) -> tuple[str, ...]:
         "The methods that train an adapter."
-        return tuple(m for m in self.methods if m in METHODS)
+        return tuple(m for m in self.methods if m in TRAINED)
 
     @property
     def protocol(self) -> str:
@@ -172,7 +184,7 @@ def check_training(training: dict):
 
 # %% ../nbs/10b_config.ipynb #03d655c0
 SWEEPS = {"models": "model", "tasks": "task", "n": "n", "learning_rates": "learning_rate", "runs": "run",
-          "adapters": "adapter"}  # grid key -> the CellConfig field it sweeps
+          "adapters": "adapter", "unlabelled": "unlabelled"}  # grid key -> the CellConfig field it sweeps
 
 def _sweep_default(key: str) -> list:
     "A sweep's default: the one default value of its CellConfig field."
@@ -189,6 +201,7 @@ class GridSpec:
     learning_rates: list[float] = field(default_factory=lambda: _sweep_default("learning_rates"))
     runs: list[int] = field(default_factory=lambda: _sweep_default("runs"))
     adapters: list[AdapterSettings] = field(default_factory=lambda: _sweep_default("adapters"))
+    unlabelled: list[int] = field(default_factory=lambda: _sweep_default("unlabelled"))  # M: 0 (the labelled mode), and LDR's M
     search_runs: list[int] | None = None  # runs that try every learning rate; None: all of them
     results: str = "results"  # records go to <results>/<name>/
     pack: int = 1  # cells trained together in one pack (same model and adapter kind); `ia2 run --pack` overrides it
@@ -200,9 +213,12 @@ class GridSpec:
             if not getattr(self, key): raise ValueError(f"{key} is an empty list; give at least one value")
             if len(set(map(repr, getattr(self, key)))) != len(getattr(self, key)):
                 raise ValueError(f"{key} lists a value twice: {getattr(self, key)}")
-        for key in ("models", "tasks", "n", "learning_rates", "runs"):  # each swept value must make a valid cell
+        for key in ("models", "tasks", "n", "learning_rates", "runs", "unlabelled"):  # each swept value must make a valid cell
             for value in getattr(self, key): self.settings.replace(**{SWEEPS[key]: value})
         for task in self.tasks: get_task(task)
+        if any(m in UNLABELLED_ONLY for m in self.methods) and not any(self.unlabelled):
+            raise ValueError(f"{[m for m in self.methods if m in UNLABELLED_ONLY][0]} trains on the teacher's answers to unlabelled "
+                             "queries: add an M > 0 to unlabelled (e.g. unlabelled: [0, 64])")
         if isinstance(self.pack, bool) or not isinstance(self.pack, int) or self.pack < 1:
             raise ValueError(f"pack must be an integer >= 1 (cells per pack), got {self.pack!r}")
         if self.search_runs is not None:

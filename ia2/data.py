@@ -5,14 +5,16 @@
 # %% auto #0
 __all__ = ['DATA_DIR_ENV', 'PARQUET_REVISION', 'SHUFFLE_SEED', 'SAMPLINGS', 'resolve_data_dir', 'hub_arguments', 'read_jsonl',
            'load_split', 'TaskData', 'load_task', 'RunSplit', 'split_run', 'format_demonstration', 'build_icl_prompt',
-           'training_demonstrations', 'eval_demonstrations', 'read_rows', 'check_examples', 'examples']
+           'training_demonstrations', 'eval_demonstrations', 'shuffled_demonstrations', 'unlabelled_queries',
+           'ldr_demonstrations', 'read_rows', 'check_examples', 'examples']
 
 # %% ../nbs/01_data.ipynb #7105c5fb
 import io
 import json
 import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -310,6 +312,54 @@ def eval_demonstrations(queries: list[Example], # evaluation queries, in order
                          f"choose 0 <= k <= {len(pool)}")
     rng = np.random.RandomState(run)
     return [[pool[i] for i in rng.choice(len(pool), k, replace=False)] for _ in queries]
+
+# %% ../nbs/01_data.ipynb #d63a6cff
+def shuffled_demonstrations(queries: list[Example], # training (or dev) queries
+                            demonstrations: list[list[Example]], # each query's demonstrations
+                            orders: int, # S, the orders per query (1: as given)
+                            run: int, # run index, seeds the orders
+                           ) -> tuple[list[Example], list[list[Example]]]:
+    "Each query S times, each time with its demonstrations in a new seeded order (the authors' `--shuffle_demos`)."
+    if len(demonstrations) != len(queries):
+        raise ValueError(f"got {len(demonstrations)} demonstration lists for {len(queries)} queries; pass one per query")
+    if isinstance(orders, bool) or not isinstance(orders, (int, np.integer)) or orders < 1:
+        raise ValueError(f"orders must be an integer >= 1, got {orders!r}")
+    if orders == 1: return list(queries), [list(d) for d in demonstrations]
+    rng, out_queries, out_demos = np.random.RandomState(run), [], []
+    for _ in range(orders):  # order by order, as their ICLDatasetShuffled builds its index
+        for query, demos in zip(queries, demonstrations):
+            positions = list(range(len(demos)))
+            rng.shuffle(positions)
+            out_queries.append(query); out_demos.append([demos[i] for i in positions])
+    return out_queries, out_demos
+
+# %% ../nbs/01_data.ipynb #06807eb6
+def unlabelled_queries(rest: list[Example], # the pool left after the training and dev rows (`RunSplit.rest`)
+                       m: int, # M, the unlabelled queries
+                       run: int, # run index, seeds the draw
+                      ) -> list[Example]:
+    "LDR mode's M unlabelled queries: rows of `rest` in a seeded order, their answers and labels removed."
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 0 <= m <= len(rest):
+        raise ValueError(f"unlabelled is {m!r}, but the pool left after the training and dev rows has {len(rest)} rows; "
+                         f"choose 0 <= unlabelled <= {len(rest)}")
+    order = np.random.RandomState(run).permutation(len(rest))[:m]
+    return [replace(rest[int(i)], answer="", label=None) for i in order]
+
+def ldr_demonstrations(labelled: list[Example], # the N labelled rows
+                       count: int, # how many queries need demonstrations
+                       permutations: int, # K, the most orders of the N rows
+                       run: int, # run index, seeds the orders
+                      ) -> list[list[Example]]:
+    "For each query, all N labelled rows in one of min(K, N!) distinct seeded orders, the orders taken in turn."
+    if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 1:
+        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
+    if not labelled: raise ValueError("LDR mode needs labelled rows to show the teacher; got none")
+    rng, k = np.random.RandomState(run), min(permutations, math.factorial(len(labelled)))
+    orders, seen = [], set()
+    while len(orders) < k:  # distinct orders (k <= N!, so this ends)
+        order = tuple(int(i) for i in rng.permutation(len(labelled)))
+        if order not in seen: seen.add(order); orders.append(order)
+    return [[labelled[i] for i in orders[q % k]] for q in range(count)]
 
 # %% ../nbs/01_data.ipynb #c23554fa
 def read_rows(source, # rows: a list of dicts, a pandas DataFrame, a `datasets.Dataset`, or a .jsonl/.json/.csv/.parquet path

@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .config import CellConfig, GridSpec
+from .methods import TRL_METHODS
 from .data import resolve_data_dir
 from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record,
                           check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, waiting_lines,
@@ -85,7 +86,7 @@ def pack_records(
 ) -> list[dict]:  # each cell's record, in order
     "Compute a pack: each cell's record, as `ia2.experiments.run_one` would write it."
     if len({c.model for c in cells}) != 1: raise ValueError(f"a pack shares one model; got {sorted({c.model for c in cells})}")
-    alone = [c for c in cells if c.adapter is None or _prior(grid, c)]
+    alone = [c for c in cells if c.adapter is None or c.method in TRL_METHODS or _prior(grid, c)]  # TRL trains its own way
     together = [c for c in cells if c not in alone]
     records = {c.cell_id: run_one(grid, c, model, tokenizer, progress=progress) for c in alone}
     if together:

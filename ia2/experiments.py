@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .config import BASELINES, CellConfig, GridSpec
+from .methods import TRAINED, UNLABELLED_ONLY, needs_teacher
 from .io import check_writable as writable
 from .data import DATA_DIR_ENV, eval_demonstrations, resolve_data_dir
 from .models import base_weights_fingerprint, cache_dir, load_model, model_fingerprint
@@ -41,10 +42,10 @@ logger = logging.getLogger("ia2")
 
 # %% auto #0
 __all__ = ['logger', 'MAX_TASK_CHARS', 'LOCK_TIMEOUT_ENV', 'METHOD_RANK', 'TRAINED_ONLY', 'GridCell', 'cell_files', 'cell_config',
-           'lock_timeout', 'lock_holder', 'heartbeat_stopped', 'describe_holder', 'CellLock', 'grid_cells',
-           'chosen_learning_rates', 'grid_status', 'cell_fingerprint', 'stale_reason', 'in_shard', 'parse_shard',
-           'adapter_problem', 'training_problem', 'cell_record', 'run_one', 'check_writable', 'write_outcome',
-           'grid_model', 'waiting_lines', 'runnable_cells']
+           'lock_timeout', 'lock_holder', 'heartbeat_stopped', 'describe_holder', 'CellLock', 'uses_unlabelled',
+           'grid_cells', 'chosen_learning_rates', 'grid_status', 'cell_fingerprint', 'stale_reason', 'in_shard',
+           'parse_shard', 'adapter_problem', 'training_problem', 'cell_record', 'run_one', 'check_writable',
+           'write_outcome', 'grid_model', 'waiting_lines', 'runnable_cells']
 
 # %% ../nbs/10_experiments.ipynb #b0b118ae
 MAX_TASK_CHARS = 64  # a longer task name is cut and given a hash in file names (a file name holds at most 255 bytes)
@@ -59,6 +60,7 @@ class GridCell:
     adapter: AdapterSettings | None  # None for baselines
     learning_rate: float | None  # None for baselines
     run: int
+    unlabelled: int = 0  # LDR mode's M (0: the labelled mode)
 
     @property
     def cell_id(self) -> str:
@@ -66,7 +68,7 @@ class GridCell:
         task = self.task if len(self.task) <= MAX_TASK_CHARS else \
             f"{self.task[:MAX_TASK_CHARS - 9]}-{hashlib.sha256(self.task.encode()).hexdigest()[:8]}"  # file names stay short
         if self.method == "base": return f"{task}_base"
-        parts = [task, f"N{self.n}", method_id(self.method)]
+        parts = [task, f"N{self.n}", method_id(self.method)] + ([f"U{self.unlabelled}"] if self.unlabelled else [])
         if self.adapter is not None:
             a = self.adapter
             parts += [f"{a.kind}-{a.targets}-r{a.r}-a{a.alpha}" if a.kind == "lora" else f"{a.kind}-{a.targets if a.kind == 'ia3' else a.num_virtual_tokens}",
@@ -76,12 +78,12 @@ class GridCell:
     @property
     def group(self) -> tuple:
         "Cells that differ only in learning rate and run: the unit of learning-rate selection and of sharding."
-        return (self.model, self.task, self.n, self.method, self.adapter)
+        return (self.model, self.task, self.n, self.method, self.adapter) + ((self.unlabelled,) if self.unlabelled else ())
 
     def to_dict(self) -> dict:
         return {"model": self.model, "task": self.task, "n": self.n, "method": self.method,
                 "adapter": None if self.adapter is None else asdict(self.adapter),
-                "learning_rate": self.learning_rate, "run": self.run}
+                "learning_rate": self.learning_rate, "run": self.run, **({"unlabelled": self.unlabelled} if self.unlabelled else {})}
 
 def cell_files(grid: GridSpec, cell: GridCell):
     "The files of a grid's cell (`ia2.records.cell_paths`)."
@@ -91,7 +93,7 @@ def cell_config(grid: GridSpec, cell: GridCell) -> CellConfig:
     "The `CellConfig` a grid cell runs: the grid's shared settings with the cell's own values."
     return grid.settings.replace(model=cell.model, task=cell.task, n=cell.n or min(grid.n), run=cell.run,
                                  learning_rate=cell.learning_rate or grid.settings.learning_rate, methods=[cell.method],
-                                 adapter=cell.adapter or grid.settings.adapter, phase_metrics=False,
+                                 adapter=cell.adapter or grid.settings.adapter, phase_metrics=False, unlabelled=cell.unlabelled,
                                  similarity_rows=grid.settings.similarity_rows if cell.method != "base" else 0)
 
 # %% ../nbs/10_experiments.ipynb #181e9329
@@ -169,7 +171,11 @@ class CellLock:
         self.file_lock.release()
 
 # %% ../nbs/10_experiments.ipynb #78adb809
-METHOD_RANK = {m: i for i, m in enumerate([*BASELINES, *METHODS])}
+METHOD_RANK = {m: i for i, m in enumerate([*BASELINES, *TRAINED])}
+
+def uses_unlabelled(method: str) -> bool:
+    "Whether LDR mode changes what `method` trains on: the methods whose targets come from the ICL teacher (WILDA among them)."
+    return needs_teacher([method])
 
 def grid_cells(
     grid: GridSpec,  # the grid
@@ -179,7 +185,10 @@ def grid_cells(
     chosen, out = chosen or {}, []
     search = set(grid.runs if grid.search_runs is None else grid.search_runs)
     methods = [method_id(m) for m in grid.methods]
-    trained = sorted((m for m in methods if m in METHODS), key=METHOD_RANK.get)
+    trained = sorted((m for m in methods if m in TRAINED), key=METHOD_RANK.get)
+    # LDR cells (M > 0) only for the methods LDR changes; the others once, in the labelled mode (M = 0), which they equal
+    variants = [(m, 0) for m in trained if m not in UNLABELLED_ONLY and (0 in grid.unlabelled or not uses_unlabelled(m))]
+    variants += [(m, u) for u in grid.unlabelled if u > 0 for m in trained if uses_unlabelled(m)]
     for model in grid.models:
         for task in grid.tasks:
             if "base" in methods: out.append((GridCell(model, task, 0, "base", None, None, 0), (model, task, 0, "base", None), 0))
@@ -188,11 +197,11 @@ def grid_cells(
                     for baseline in [m for m in BASELINES if m != "base" and m in methods]:  # ICL and the training-free ones: per N and run
                         out.append((GridCell(model, task, n, baseline, None, None, run), (model, task, n, baseline, None), run))
                     for lr in grid.learning_rates if run in search else [None]:
-                        for method in trained:
+                        for method, m in variants:
                             for adapter in grid.adapters:
-                                group = (model, task, n, method, adapter)
-                                if lr is not None: out.append((GridCell(model, task, n, method, adapter, lr, run), group, run))
-                                elif group in chosen: out.append((GridCell(model, task, n, method, adapter, chosen[group], run), group, run))
+                                group = GridCell(model, task, n, method, adapter, lr, run, m).group
+                                if lr is not None: out.append((GridCell(model, task, n, method, adapter, lr, run, m), group, run))
+                                elif group in chosen: out.append((GridCell(model, task, n, method, adapter, chosen[group], run, m), group, run))
                                 else: out.append((None, group, run))
     return out
 
@@ -289,7 +298,7 @@ def cell_fingerprint(
     config = cell_config(grid, cell)
     icl = "ICL" in config.methods
     rows_key = (config.task, repr(get_task(config.task)), config.n, config.run, config.eval_rows, config.ood, config.data_dir,
-                os.environ.get(DATA_DIR_ENV), icl, _data_stamp(config))
+                os.environ.get(DATA_DIR_ENV), icl, _data_stamp(config), config.sampling, config.unlabelled)
     if rows_key not in _ROWS:
         data = load_cell_data(config)
         provenance = data.provenance()
@@ -373,7 +382,7 @@ def _twin(cell: GridCell) -> GridCell | None:
     "The cell of a sequential method's first phase (ia2 for ia2-sft), whose adapter it starts from; None for others."
     phases = METHODS.get(cell.method, ())
     if len(phases) < 2: return None
-    return GridCell(cell.model, cell.task, cell.n, phases[0], cell.adapter, cell.learning_rate, cell.run)
+    return GridCell(cell.model, cell.task, cell.n, phases[0], cell.adapter, cell.learning_rate, cell.run, cell.unlabelled)
 
 def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
     "The finished first phase of a sequential method, when the grid holds it as a cell of its own and its adapter passes its check."

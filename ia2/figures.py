@@ -36,7 +36,7 @@ def summary_table(
 ) -> pd.DataFrame:  # one row per (model, task, n, method, adapter, eval_task)
     "Mean, std (ddof=0) and run count of each metric at the selected learning rate."
     kept = selected_cells(frame, by)
-    keys = ["model", "task", "n", "method", "adapter", "eval_task", "ood"]
+    keys = ["model", "task", "n", "method", "adapter", "unlabelled", "eval_task", "ood"]
     kept = kept.assign(adapter=kept.adapter.fillna("-"), learning_rate=kept.learning_rate.fillna(0.0))
     metrics = [m for m in METRICS if m in kept]
     grouped = kept.groupby(keys, sort=False)

@@ -9,7 +9,8 @@ import difflib
 
 # %% auto #0
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'PROTOCOLS', 'DEFAULT_PROTOCOL', 'BASELINES', 'TRAINING_FREE', 'OBJECTIVES',
-           'METHODS', 'METHOD_LABELS', 'method_id', 'objective_targets', 'needs_teacher']
+           'METHODS', 'UNLABELLED_ONLY', 'TRL_METHODS', 'TRAINED', 'METHOD_LABELS', 'method_id', 'objective_targets',
+           'needs_teacher']
 
 # %% ../nbs/00b_methods.ipynb #11cccec7
 PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
@@ -21,11 +22,15 @@ TRAINING_FREE = ("task-vector", "icv")  # baselines that put the N training rows
 OBJECTIVES = ("sft", "sft_icl", "tokl", "ia2", "joint")  # single-phase training objectives
 METHODS = {  # method id -> objectives trained one after the other on the same adapter
     "sft": ("sft",), "sft_icl": ("sft_icl",), "tokl": ("tokl",), "ia2": ("ia2",), "joint": ("joint",),
-    "ia2-sft": ("ia2", "sft"), "sft-ia2": ("sft", "ia2")}
+    "ia2-sft": ("ia2", "sft"), "sft-ia2": ("sft", "ia2"),
+    "wilda": ("sft_icl",)}  # WILDA (Jukić and Šnajder, 2025): SFT on the ICL teacher's answers to unlabelled queries (LDR mode)
+UNLABELLED_ONLY = ("wilda",)  # methods defined on unlabelled queries: a cell must set `unlabelled: M`
+TRL_METHODS = ("sdft",)  # trained methods whose training loop is TRL's (`ia2.sdft`), not `ia2.trainers`
+TRAINED = (*METHODS, *TRL_METHODS)  # every method that trains an adapter
 METHOD_LABELS = {  # method id -> how tables and figures name it
     "base": "base", "ICL": "ICL", "sft": "SFT", "sft_icl": "SFT (ICL responses)", "tokl": "SFT (soft labels)",
     "ia2": "IA2", "joint": "IA2 + SFT (joint)", "ia2-sft": "IA2→SFT", "sft-ia2": "SFT→IA2",
-    "task-vector": "task vector", "icv": "in-context vector"}
+    "task-vector": "task vector", "icv": "in-context vector", "wilda": "WILDA", "sdft": "SDFT (TRL)"}
 
 # %% ../nbs/00b_methods.ipynb #a28b0524
 def method_id(

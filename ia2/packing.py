@@ -586,7 +586,8 @@ def pack_size(
 def _data_key(config: CellConfig) -> tuple:
     "Cells with equal keys have equal data, baselines, ICL gap, teacher and items: they share one preparation."
     return tuple(getattr(config, f) for f in ("model", "task", "n", "run", "eval_rows", "ood", "batch_size", "similarity_rows",
-                                               "max_new_tokens", "dtype", "data_dir", "store", "sampling")) + (tuple(config.methods),)
+                                               "max_new_tokens", "dtype", "data_dir", "store", "sampling", "unlabelled", "permutations",
+                                               "demo_orders")) + (tuple(config.methods),)
 
 # %% ../nbs/06b_packing.ipynb #8000d520
 def _pack_cell_bytes(model, settings: AdapterSettings, cells: list[PackCell]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import tempfile
 import os
 import time
@@ -24,9 +25,11 @@ from .activations import TeacherConfig, collect_teacher
 from .analysis import activation_similarity, reliability_diagram
 from .baselines import evaluate_training_free
 from .config import CellConfig
-from .data import RunSplit, build_icl_prompt, check_examples, eval_demonstrations, load_task, split_run, training_demonstrations
+from .data import (RunSplit, build_icl_prompt, check_examples, eval_demonstrations, ldr_demonstrations, load_task,
+                      shuffled_demonstrations, split_run, training_demonstrations, unlabelled_queries)
 from .evaluation import context_limit, dev_metrics, evaluate_method, evaluate_multi_token, predict_single_token, progress_label
-from .methods import BASELINES, METHOD_LABELS, METHODS, TRAINING_FREE, method_id, needs_teacher
+from .methods import (BASELINES, METHOD_LABELS, METHODS, PAPER_PATIENCE, TRAINED, TRAINING_FREE, TRL_METHODS, method_id,
+                         needs_teacher)
 from .metrics import COLLAPSE_THRESHOLD, prediction_share, top1_correct
 from .models import adapters_disabled, base_weights_fingerprint, cache_dir, carried_adapter
 from .tasks import Example, Task, check_label_tokenization, get_task, unknown_keyword_error
@@ -38,11 +41,11 @@ logger = logging.getLogger("ia2")
 # %% auto #0
 __all__ = ['logger', 'StageTimer', 'row_hash', 'CellData', 'load_cell_data', 'cell_data_from_examples', 'evaluate_baselines',
            'row_overlap', 'icl_demonstration_ids', 'check_icl_gap', 'measure_icl_gap', 'dev_demonstrations',
-           'check_teacher_context', 'check_training_context', 'teacher_records', 'training_items', 'make_adapter',
-           'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords', 'check_model_and_tokenizer',
-           'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate', 'prepare_items', 'load_adapter',
-           'evaluate_trained', 'checked_cell_data', 'planned_stages', 'prepare_cell', 'run_cell',
-           'expected_output_bytes']
+           'check_teacher_context', 'check_training_context', 'teacher_records', 'TeacherPlan', 'teacher_plan',
+           'training_items', 'make_adapter', 'remove_adapter', 'train_adapter', 'TrainResult', 'unknown_keywords',
+           'check_model_and_tokenizer', 'training_arguments', 'check_dev_rows', 'train', 'Evaluation', 'evaluate',
+           'prepare_items', 'load_adapter', 'evaluate_trained', 'checked_cell_data', 'train_sdft_cell',
+           'planned_stages', 'prepare_cell', 'run_cell', 'expected_output_bytes']
 
 # %% ../nbs/10d_pipeline.ipynb #bd66b95c
 def _stage_label(stage: str) -> str:
@@ -81,6 +84,7 @@ class CellData:
     eval_sets: dict[str, tuple[Task, list[Example]]]  # name -> (task, rows); the training task's first, then OOD tasks
     note: str = ""  # how the pool departs from the paper's ('' when it does not)
     sampling: str = "paper"  # how the N training rows were drawn (`split_run`'s `sampling`)
+    unlabelled: list[Example] = field(default_factory=list)  # LDR mode's unlabelled queries (`ia2.data.unlabelled_queries`)
 
     def provenance(self) -> dict:
         "Row indices and content hashes of the train, dev and evaluation rows, the training rows' labels (their class balance), and the seeds (all the run index)."
@@ -88,7 +92,8 @@ class CellData:
         return {"train": {**_ids(self.split.train), "label": [r.label for r in self.split.train]}, "dev": _ids(self.split.dev),
                 "eval": {name: _ids(rows) for name, (_, rows) in self.eval_sets.items()},
                 "seeds": {"split": run, "train_demonstrations": run, "eval_demonstrations": run, "adapter": run,
-                          "training": run}, "pool_note": self.note, "sampling": self.sampling}
+                          "training": run}, "pool_note": self.note, "sampling": self.sampling,
+                **({"unlabelled": _ids(self.unlabelled)} if self.unlabelled else {})}
 
 def load_cell_data(config: CellConfig) -> CellData:
     "The data of a cell of one of the registered tasks (the paper's, or any `register_task`ed one)."
@@ -101,8 +106,9 @@ def load_cell_data(config: CellConfig) -> CellData:
             raise ValueError(f"eval_rows is {config.eval_rows}, but {eval_task.name} has {len(rows)} evaluation rows "
                              f"(the paper's protocol keeps at most 500); lower eval_rows to {len(rows)} or less")
         eval_sets[eval_task.name] = (eval_task, rows[:config.eval_rows])
-    return CellData(task, split_run(data.pool, config.n, config.run, sampling=config.sampling), eval_sets, data.pool_note,
-                    config.sampling)
+    split = split_run(data.pool, config.n, config.run, sampling=config.sampling)
+    unlabelled = unlabelled_queries(split.rest, config.unlabelled, config.run) if config.unlabelled else []
+    return CellData(task, split, eval_sets, data.pool_note, config.sampling, unlabelled)
 
 def cell_data_from_examples(
     task: Task,  # the training task
@@ -270,12 +276,46 @@ def teacher_records(
                                desc=progress_label("teacher", task, demonstrations=demonstrations))
 
 # %% ../nbs/10d_pipeline.ipynb #114a0d4e
-def training_items(tokenizer, task: Task, split: RunSplit, records: list | None) -> dict:
+@dataclass
+class TeacherPlan:
+    "Which queries the ICL teacher answers, with which demonstrations (training side, then dev side), and the rows SFT trains on."
+    train: list[Example]  # the teacher's training queries: the N rows (S times with demo_orders), or LDR's unlabelled ones
+    train_demonstrations: list[list[Example]]  # each training query's demonstrations
+    dev: list[Example]  # the teacher's dev queries
+    dev_demonstrations: list[list[Example]]  # each dev query's demonstrations
+    labelled: list[Example]  # the ground-truth rows SFT trains on: the N rows (S times with demo_orders)
+    orders: int  # distinct demonstration orders: S, or LDR's min(K, N!)
+    ldr: bool = False  # the low-data-regime mode (the training queries are unlabelled)
+
+    def provenance(self) -> dict:
+        "The teacher's queries and each one's demonstrations, as pool indices (the record keeps them)."
+        return {"mode": "ldr" if self.ldr else "labelled", "orders": self.orders, "queries": [q.index for q in self.train],
+                "demonstrations": [[d.index for d in demos] for demos in self.train_demonstrations]}
+
+def teacher_plan(
+    split: RunSplit,  # the run's N labelled training rows and dev rows
+    run: int,  # run index (seeds every order)
+    unlabelled: list[Example] | None = None,  # LDR mode: the unlabelled queries (`ia2.data.unlabelled_queries`)
+    permutations: int = 24,  # LDR mode: K, the most orders of the N labelled demonstrations
+    demo_orders: int = 1,  # S: each query S times, its demonstrations shuffled each time
+) -> TeacherPlan:
+    "The paper's teacher (each training row after the other N-1), S shuffled orders of it, or LDR mode's unlabelled queries."
+    if unlabelled:
+        if demo_orders > 1: raise ValueError("demo_orders applies to the labelled mode; in LDR mode permutations sets the orders")
+        demos = ldr_demonstrations(split.train, len(unlabelled) + len(split.dev), permutations, run)
+        return TeacherPlan(list(unlabelled), demos[:len(unlabelled)], list(split.dev), demos[len(unlabelled):], list(split.train),
+                           min(permutations, math.factorial(len(split.train))), ldr=True)
+    train, train_demos = shuffled_demonstrations(split.train, training_demonstrations(split.train, run), demo_orders, run)
+    dev, dev_demos = shuffled_demonstrations(split.dev, dev_demonstrations(split.train, split.dev, run), demo_orders, run)
+    return TeacherPlan(train, train_demos, dev, dev_demos, list(split.train) * demo_orders, demo_orders)
+
+def training_items(tokenizer, task: Task, split: RunSplit, records: list | None, plan: TeacherPlan | None = None) -> dict:
     "Training and dev items for each kind of target: ground truth always, the teacher's ICL responses when recorded."
-    multi, n = task.multi_token, len(split.train)
-    items = {"ground_truth": (build_items(tokenizer, split.train, multi_token=multi), build_items(tokenizer, split.dev, multi_token=multi))}
+    plan, multi = plan or teacher_plan(split, split.run), task.multi_token
+    items = {"ground_truth": (build_items(tokenizer, plan.labelled, multi_token=multi), build_items(tokenizer, split.dev, multi_token=multi))}
     if records is not None:
-        items["icl"] = (build_items(tokenizer, split.train, records[:n]), build_items(tokenizer, split.dev, records[n:]))
+        n = len(plan.train)
+        items["icl"] = (build_items(tokenizer, plan.train, records[:n]), build_items(tokenizer, plan.dev, records[n:]))
     return items
 
 def make_adapter(model, adapter=None, seed: int = 0):
@@ -421,15 +461,23 @@ def train(
     store: str | Path | None = None,  # the teacher's activation store (default: the ia2 cache)
     icl_gap: bool = True,  # measure the ICL gap on the dev rows first, and warn when demonstrations do not help
     progress: bool = True,  # progress bars
+    unlabelled: list[Example] | None = None,  # LDR mode: queries the teacher answers with all N rows as demonstrations (labels unused)
+    permutations: int = 24,  # LDR mode: K, the most orders of the N demonstrations
+    demo_orders: int = 1,  # S: each training query S times, its demonstrations shuffled each time
     **unknown,  # refused, with the nearest valid keyword
 ) -> TrainResult:
     "Train an adapter on your rows with any method; the teacher runs on the base model, whatever adapter `model` has."
-    valid = ["method", "adapter", "args", "learning_rate", "run", "output_dir", "store", "icl_gap", "progress"]
+    valid = ["method", "adapter", "args", "learning_rate", "run", "output_dir", "store", "icl_gap", "progress", "unlabelled",
+             "permutations", "demo_orders"]
     if unknown: raise unknown_keywords("ia2.train", unknown, valid)
     check_model_and_tokenizer("ia2.train", model, tokenizer)
     train, dev = check_examples(train, "train"), check_examples(dev, "dev")
     task, method = get_task(task), method_id(method)
+    if method in TRL_METHODS: raise ValueError(f"{method!r} trains through TRL: use ia2.sdft.train_sdft_method, or list it in a grid's methods")
     if method not in METHODS: raise ValueError(f"{method!r} trains nothing; choose one of {list(METHODS)}")
+    unlabelled = [dataclasses.replace(u, answer="", label=None) for u in check_examples(unlabelled, "unlabelled")] if unlabelled else []
+    CellConfig(n=max(len(train), 2), methods=[method], unlabelled=len(unlabelled), permutations=permutations,
+               demo_orders=demo_orders).check_unlabelled()  # the same checks as a grid cell's
     if len(train) < 2: raise ValueError(f"IA2 needs at least 2 training rows (each sees the others as demonstrations), got {len(train)}")
     if not dev: raise ValueError("dev is empty; pass at least one dev row for early stopping")
     check_dev_rows(train, dev)
@@ -440,16 +488,17 @@ def train(
     config = training_arguments(args, folder, len(train), learning_rate, run, progress)
     seed = config.seed
     split = RunSplit(len(train), seed, list(train), list(dev), [])
+    plan = teacher_plan(split, seed, unlabelled, permutations, demo_orders)
     records, gap = None, None
     try:
         if needs_teacher([method]):
             if icl_gap:
                 gap = measure_icl_gap(model, tokenizer, task, split.train, split.dev, seed, config.per_device_eval_batch_size,
                                       config.max_new_tokens)
-            demos = training_demonstrations(split.train, seed) + dev_demonstrations(split.train, split.dev, seed)
-            records = teacher_records(model, tokenizer, task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
+            records = teacher_records(model, tokenizer, task, plan.train + plan.dev, plan.train_demonstrations + plan.dev_demonstrations,
+                                      store, config.max_new_tokens, progress)
         peft_model = carried_adapter(model) or make_adapter(model, adapter, seed=seed)  # the user's adapter, wrapped or injected, is trained as it is
-        summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records), config,
+        summary = train_adapter(peft_model, tokenizer, method, training_items(tokenizer, task, split, records, plan), config,
                                 folder, progress=progress, desc=f"train {progress_label(method, task)}")
     finally:
         if scratch is not None: scratch.cleanup()
@@ -589,6 +638,23 @@ def checked_cell_data(
     if overlap: logger.warning("rows overlap (allow_overlap is set): " + "; ".join(overlap))
     return data, overlap
 
+def train_sdft_cell(
+    model, tokenizer,  # the base model and its tokenizer
+    task: Task,  # the training task
+    plan: TeacherPlan,  # the cell's teacher plan (its queries and demonstrations are SDFT's teacher contexts)
+    config: CellConfig,  # the cell (learning rate, run, adapter; `training`'s patience, protocol and epochs)
+    folder: Path,  # the method's training folder
+    progress: bool = False,
+) -> tuple[object, dict]:
+    "Train the `sdft` method of a cell through TRL (`ia2.sdft.train_sdft_method`), on the same queries and demonstrations as IA2's teacher."
+    from ia2.sdft import train_sdft_method
+    length = (config.max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
+    epochs = {"num_train_epochs": config.training["num_train_epochs"]} if "num_train_epochs" in config.training else {}
+    return train_sdft_method(model, tokenizer, plan.train, plan.train_demonstrations, plan.dev, plan.dev_demonstrations, folder,
+                             learning_rate=config.learning_rate, seed=config.run, response_length=length, adapter=config.adapter,
+                             patience=config.training.get("patience", PAPER_PATIENCE), protocol=config.protocol, progress=progress,
+                             **epochs)
+
 def planned_stages(config: CellConfig) -> list[str]:
     "The stages `run_cell` times for `config`, in order: its outer progress bar counts them."
     stages = ["data"] + [f"eval:{m}" for m in BASELINES if m in config.methods] + (["icl_gap"] if config.trained else [])
@@ -628,13 +694,15 @@ def prepare_cell(
             held_out = _similarity_queries(model, tokenizer, data, config, store, progress)
         with timer("similarity:base"):
             details["activation_similarity"]["base"] = activation_similarity(model, tokenizer, *held_out, config.batch_size)
+    config.check_unlabelled()
+    plan = teacher_plan(data.split, config.run, data.unlabelled, config.permutations, config.demo_orders)
     if needs_teacher(config.trained):
-        split = data.split
-        demos = training_demonstrations(split.train, config.run) + dev_demonstrations(split.train, split.dev, config.run)
         with timer("teacher"):
-            records = teacher_records(model, tokenizer, data.task, split.train + split.dev, demos, store, config.max_new_tokens, progress)
+            records = teacher_records(model, tokenizer, data.task, plan.train + plan.dev, plan.train_demonstrations + plan.dev_demonstrations,
+                                      store, config.max_new_tokens, progress)
+    if plan.ldr or plan.orders > 1: details["provenance"]["teacher"] = plan.provenance()
     return {"data": data, "details": details, "rows": rows, "predictions": predictions, "held_out": held_out,
-            "items": training_items(tokenizer, data.task, data.split, records), "timer": timer}
+            "items": training_items(tokenizer, data.task, data.split, records, plan), "plan": plan, "timer": timer}
 
 def run_cell(
     model, tokenizer,  # the base causal LM and its tokenizer
@@ -661,6 +729,16 @@ def run_cell(
         data, details, rows, predictions, held_out, items, timer = (prepared[k] for k in (
             "data", "details", "rows", "predictions", "held_out", "items", "timer"))
         for method in config.trained:
+            if method in TRL_METHODS:  # SDFT: TRL's trainer on the teacher plan's queries and demonstrations
+                with timer(f"train:{method}"):
+                    peft_model, details["training"][method] = train_sdft_cell(model, tokenizer, data.task, prepared["plan"], config,
+                                                                              Path(output_dir) / method, progress)
+                peft_model.eval()
+                r, p, details["dev"][method], similarity = evaluate_trained(peft_model, tokenizer, method, data, config, held_out, progress, timer)
+                rows += r; predictions += p
+                if similarity is not None: details["activation_similarity"][method] = similarity
+                model = remove_adapter(peft_model)
+                continue
             peft_model = make_adapter(model, config.adapter, seed=config.run)
             first = METHODS[method][0]
             report_phase = config.phase_metrics and len(METHODS[method]) > 1
@@ -697,7 +775,8 @@ def expected_output_bytes(
     results = len(config.trained) * (4 * weights + mib) + mib  # adapter + checkpoint (weights, Adam's 2 moments) + logs; the record
     task, store = task or get_task(config.task), 0
     if needs_teacher(config.trained) or config.similarity_rows:
-        rows = (config.n + min(48, config.n // 2) if needs_teacher(config.trained) else 0) + config.similarity_rows
+        queries = (config.unlabelled or config.n * config.demo_orders) + min(48, config.n // 2) * config.demo_orders
+        rows = (queries if needs_teacher(config.trained) else 0) + config.similarity_rows
         tokens = (config.max_new_tokens or task.teacher_max_new_tokens) if task.multi_token else 1
         store = rows * tokens * float32 * (layers * hidden + (2 * 10 if task.multi_token else vocab)) + mib  # + headers, manifest
     return {"results": results, "store": store}

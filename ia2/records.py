@@ -19,7 +19,7 @@ import pandas as pd
 
 from .config import MOVED_KEYS, CellConfig
 from .io import write_text_atomic
-from .methods import BASELINES, METHODS, method_id
+from .methods import BASELINES, METHODS, TRAINED, method_id
 from .trainers import AdapterSettings, IA2Config
 
 logger = logging.getLogger("ia2")
@@ -147,7 +147,7 @@ def records_frame(
             metrics = {k: v for k, v in result.items() if k not in ("n", "method")}  # the metric's row count is `eval_rows`; n is N
             rows.append({**metrics, **{k: cell[k] for k in ("model", "task", "n", "method", "learning_rate", "run")},
                          "adapter": adapter_label(cell["adapter"]), "dev_accuracy": dev.get("accuracy"),
-                         "dev_nll": dev.get("nll"), "cell_id": record["id"]})
+                         "dev_nll": dev.get("nll"), "unlabelled": cell.get("unlabelled", 0), "cell_id": record["id"]})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10c_records.ipynb #e85668ef
@@ -197,6 +197,7 @@ def rows_fingerprint(
     out = {f"rows.{split}": provenance[split]["sha256"] for split in ("train", "dev") if split in provenance}
     out.update({f"rows.eval.{name}": rows["sha256"] for name, rows in provenance.get("eval", {}).items()})
     out.update({f"rows.icl_demonstrations.{name}": ids for name, ids in provenance.get("icl_demonstrations", {}).items()})
+    if "unlabelled" in provenance: out["rows.unlabelled"] = provenance["unlabelled"]["sha256"]  # LDR mode's queries
     return out
 
 # %% ../nbs/10c_records.ipynb #bbaa2d8d
@@ -250,8 +251,8 @@ def record_fingerprint(
     return {**settings, **cell, **rows}, True
 
 # %% ../nbs/10c_records.ipynb #b0bee80a
-GROUP_COLUMNS = ["model", "task", "n", "method", "adapter"]
-METHOD_ORDER = [*BASELINES, *METHODS]  # tables and the runner: baselines, then the trained methods
+GROUP_COLUMNS = ["model", "task", "n", "method", "adapter", "unlabelled"]
+METHOD_ORDER = [*BASELINES, *TRAINED]  # tables and the runner: baselines, then the trained methods
 
 def select_learning_rates(
     frame: pd.DataFrame,  # `records_frame` output (one row per cell and evaluation task)

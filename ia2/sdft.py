@@ -5,17 +5,21 @@
 # %% ../nbs/06d_sdft.ipynb #sd000003
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .data import format_demonstration
 from .methods import PAPER_MAX_EPOCHS, PAPER_PATIENCE, DEFAULT_PROTOCOL
 from .tasks import Example
-from .trainers import AdapterSettings, DevSchedule, add_adapter
+from .trainers import AdapterSettings, DevSchedule, add_adapter, training_files
 
 # %% auto #0
-__all__ = ['TRL_VERSION', 'TEACHER_PROMPT_TEMPLATE', 'sdft_rows', 'sdft_config', 'SDFTResult', 'train_sdft']
+__all__ = ['TRL_VERSION', 'TEACHER_PROMPT_TEMPLATE', 'SDFT_RECORDED', 'sdft_rows', 'sdft_config', 'SDFTResult', 'train_sdft',
+           'train_sdft_method']
 
 # %% ../nbs/06d_sdft.ipynb #sd000006
 TRL_VERSION = "1.16.0"  # the TRL release this module is written and tested against
@@ -62,7 +66,7 @@ def sdft_config(
     SDFTConfig, _ = _trl()
     settings = dict(output_dir=str(output_dir), learning_rate=learning_rate, per_device_train_batch_size=min(4, n_train),
                     per_device_eval_batch_size=8, seed=seed, data_seed=seed, optim="adamw_torch", lr_scheduler_type="constant",
-                    max_grad_norm=0.0, num_train_epochs=PAPER_MAX_EPOCHS, eval_strategy="steps", eval_steps=2,
+                    max_grad_norm=0.0, num_train_epochs=PAPER_MAX_EPOCHS, gradient_checkpointing=False, eval_strategy="steps", eval_steps=2,
                     save_strategy="no", logging_steps=2, report_to=[], disable_tqdm=True, dataloader_num_workers=0, bf16=False,
                     teacher_model_kind="base", teacher_prompt_template=TEACHER_PROMPT_TEMPLATE,
                     distillation_mode="full_logits", distillation_alpha=0.0, num_generations=1,
@@ -104,3 +108,44 @@ def train_sdft(
     schedule = callbacks[0] if callbacks else None
     return SDFTResult(trainer.model, trainer.state.global_step, None if schedule is None else schedule.best_step,
                       bool(schedule and schedule.stopped_early), trainer.state.log_history)
+
+# %% ../nbs/06d_sdft.ipynb #eed4c4f9
+SDFT_RECORDED = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "eval_steps", "teacher_model_kind",
+                 "distillation_mode", "distillation_alpha", "num_generations", "max_completion_length", "temperature")  # in training.json
+
+def train_sdft_method(
+    model, tokenizer,  # the base causal LM and its tokenizer
+    train: list[Example], train_demonstrations: list[list[Example]],  # training queries and their demonstrations
+    dev: list[Example], dev_demonstrations: list[list[Example]],  # dev queries and their demonstrations
+    folder: str | Path,  # the method's training folder: adapter/ and training.json go there
+    *,
+    learning_rate: float,  # the cell's learning rate
+    seed: int = 0,  # run index
+    response_length: int = 1,  # tokens the student samples (1 for single-token tasks)
+    adapter: AdapterSettings = AdapterSettings(),  # the adapter to train
+    patience: int = PAPER_PATIENCE,  # dev evaluations without improvement before stopping
+    protocol: str = DEFAULT_PROTOCOL,  # 'best' or 'paper'
+    progress: bool = False,  # TRL's progress bar
+    **overrides,  # any other SDFTConfig field
+) -> tuple[object, dict]:  # the trained PEFT model, and the training summary written to training.json
+    "Train SDFT into `folder` in the layout of `ia2.trainers.train_method`: adapter/ and training.json (one 'sdft' phase)."
+    import torch
+    folder = Path(folder)
+    config = sdft_config(folder / "trl", learning_rate=learning_rate, n_train=len(train), response_length=response_length,
+                         seed=seed, disable_tqdm=not progress, use_cpu=not torch.cuda.is_available(), **overrides)
+    clock, cpu = time.perf_counter(), time.process_time()
+    result = train_sdft(model, tokenizer, train, train_demonstrations, config, dev, dev_demonstrations, adapter, patience, protocol)
+    seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
+    if getattr(model, "is_gradient_checkpointing", False): model.gradient_checkpointing_disable()  # an override turned it on: not for the next cell
+    shutil.rmtree(folder / "trl", ignore_errors=True)
+    adapter_dir, summary_path = training_files(folder)
+    result.model.save_pretrained(adapter_dir)
+    curve = [{"step": e["step"], "dev_loss": e["eval_loss"]} for e in result.log_history if "eval_loss" in e]
+    kept = result.best_step if protocol == "best" and result.best_step is not None else result.steps
+    phase = {"objective": "sdft", "protocol": protocol, "best_dev_loss": min((c["dev_loss"] for c in curve), default=None),
+             "best_step": result.best_step, "steps": result.steps, "stopped_early": result.stopped_early, "kept_step": kept,
+             "dev_curve": curve, "timing": {"seconds": round(seconds, 3), "steps": result.steps, "cpu_seconds": round(cpu, 3)}}
+    summary = {"method": "sdft", "protocol": protocol, "phases": [phase], "timing": {"seconds": round(seconds, 3)},
+               "trl": {"version": TRL_VERSION, **{k: getattr(config, k) for k in SDFT_RECORDED}}}
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    return result.model, summary

@@ -192,11 +192,13 @@ def run_rows(
     method: str,  # method
     by: str = "dev",  # learning-rate selection
     adapter: str | None = None,  # adapter label ("lora-qko-r8"); None: baselines, or the only adapter there is
+    unlabelled: int = 0,  # LDR mode's M (0: the labelled cells)
 ) -> dict[int, dict]:  # run -> {"label", "confidence", "correct"} or {"response", "correct", "strict"}, and "row_ids" where stored
     "Per-row predictions of `method` on `eval_task`, per run, at the selected learning rate."
     kept = selected_cells(frame, by)
     kept = kept[(kept.task == task) & (kept.n == n) & (kept.method.map(method_id) == method_id(method)) & (kept.eval_task == eval_task)]
     if adapter is not None: kept = kept[kept.adapter == adapter]
+    if "unlabelled" in kept: kept = kept[kept.unlabelled.fillna(0) == unlabelled]
     if kept.adapter.nunique() > 1: raise ValueError(f"{method} at N={n} has adapters {sorted(kept.adapter.unique())}; pass adapter=")
     by_id, out = {r["id"]: r for r in records}, {}
     for cell_id, run in zip(kept.cell_id, kept.run):
