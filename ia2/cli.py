@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -32,8 +33,9 @@ __all__ = ['logger', 'QUICKSTART', 'QUICKSTART_FULL', 'add_config_options', 'con
 QUICKSTART = {"n": 4, "eval_rows": 100, "ood": False}  # the quickstart's job: the paper's Table 1 N, 100 rows of the task, in 15 minutes
 QUICKSTART_FULL = {"n": 8, "eval_rows": 200, "ood": True}  # `--full`: N = 8, 200 rows of the task and of each of its OOD tasks
 
+@functools.cache
 def _field_help(cls) -> dict[str, str]:
-    "Each field's trailing comment in the class source: the docments of a dataclass."
+    "Each field's trailing comment in the class source: the docments of a dataclass (read once: the source may become unreadable)."
     from fastcore.docments import docments
     return {k: v or "" for k, v in docments(cls).items()}
 
