@@ -251,7 +251,7 @@ def grid_status(
     rows, known = [], {}  # known: fingerprints computed in this call, shared by cells on the same rows
     for cell, group, run in grid_cells(grid, chosen_learning_rates(grid)):
         if cell is None:
-            model, task, n, method, adapter = group
+            model, task, n, method, adapter = group[:5]  # an LDR group adds its M
             rows.append({"cell_id": None, "model": model, "task": task, "n": n, "method": method, "learning_rate": None,
                          "run": run, "state": "waiting", "error": "learning rate not chosen yet (search runs unfinished)",
                          "detail": None, "cell": None, "group": group})
