@@ -109,3 +109,25 @@ def test_a_grid_with_wilda_needs_an_unlabelled_m(tmp_path):
     from ia2.config import GridError
     with pytest.raises(GridError, match=r"add an M > 0 to unlabelled"):
         load_grid(_grid(tmp_path, "[sft, wilda]"))
+
+
+def test_train_api_takes_unlabelled_rows_and_demo_orders(tmp_path):
+    from ia2 import train
+    from ia2.models import build_tiny_model
+    from ia2.tasks import Example, Task
+    task = Task(name="tiny_api_reviews", template="Text:{text}\nLabel:", label_words=("0", "1"))
+    rows = [Example(f"Text:review {i}\nLabel:", str(i % 2), i % 2, i) for i in range(14)]
+    train_rows, dev_rows, unlabelled = rows[:4], rows[4:6], rows[6:14]
+    model, tokenizer = build_tiny_model("llama", seed=0)
+    store = tmp_path / "store"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="set unlabelled: M"):
+            train(model, tokenizer, task, train_rows, dev_rows, method="wilda", store=store, progress=False)
+        result = train(model, tokenizer, task, train_rows, dev_rows, method="wilda", unlabelled=unlabelled, permutations=2,
+                       args={"num_train_epochs": 1}, store=store, progress=False, icl_gap=False)
+        assert result.summary["phases"][0]["steps"] == 2  # the 8 unlabelled queries in batches of 4, not the 4 labelled rows
+        model = result.model.unload()
+        shuffled = train(model, tokenizer, task, train_rows, dev_rows, method="sft", demo_orders=3,
+                         args={"num_train_epochs": 1}, store=store, progress=False, icl_gap=False)
+        assert shuffled.summary["phases"][0]["steps"] == 3  # 4 rows x 3 orders in batches of 4
