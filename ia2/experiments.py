@@ -213,12 +213,13 @@ def _read_or_none(path: Path) -> dict | None:
 def chosen_learning_rates(grid: GridSpec) -> dict[tuple, float]:
     "Learning rates chosen on dev for every group whose search cells are all done."
     if grid.search_runs is None or set(grid.search_runs) == set(grid.runs): return {}
-    done, chosen = {}, {}
+    done, chosen, known = {}, {}, {}
     for cell, group, run in grid_cells(grid):
-        if cell is not None and cell.learning_rate is not None: done.setdefault(group, []).append(cell_files(grid, cell).record)
-    for group, paths in done.items():
-        records = [_read_or_none(p) for p in paths]
-        if all(r is not None for r in records):
+        if cell is not None and cell.learning_rate is not None: done.setdefault(group, []).append(cell)
+    for group, cells in done.items():
+        records = [_read_or_none(cell_files(grid, c).record) for c in cells]
+        # a stale search record (its settings, rows or model changed) is recomputed first: it chooses nothing
+        if all(r is not None and not stale_reason(grid, c, r, known)[0] for c, r in zip(cells, records)):
             chosen[group] = float(select_learning_rates(records_frame(records), by="dev").learning_rate.iloc[0])
     return chosen
 
