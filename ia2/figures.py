@@ -52,7 +52,8 @@ def summary_table(
         lambda lrs: ", ".join(f"{lr:g}" for lr in sorted(set(lrs))))
     out["learning_rates_tried"] = [tried.get(key, "") for key in zip(out.model, out.task, out.n, out.method, out.adapter)]
     out["method_rank"] = out.method.map({m: i for i, m in enumerate(METHOD_ORDER)})
-    return out.sort_values(["model", "task", "n", "eval_task", "method_rank"]).drop(columns="method_rank").reset_index(drop=True)
+    out = out.sort_values(["model", "task", "n", "eval_task", "method_rank"]).drop(columns="method_rank").reset_index(drop=True)
+    return out if out.unlabelled.any() else out.drop(columns="unlabelled")  # LDR's M only where a grid has LDR cells
 
 def mean_std(mean: float, std: float, metric: str) -> str:
     "'85.4 (0.4)' for accuracies (in %), '0.13 (0.01)' for the rest, as the paper prints them."
