@@ -253,7 +253,7 @@ class RayEngine:
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=wait_seconds if others else None)
                 for ref in ready:
                     locks = in_flight.pop(ref)
-                    try: outcomes = self._write(ray, grid, list(locks), ref)
+                    try: outcomes = self._write(ray, grid, locks, ref)
                     finally:
                         for cell, lock in locks.items(): _release(grid, cell, lock)
                     for outcome in outcomes: counts[outcome] += 1
@@ -266,21 +266,31 @@ class RayEngine:
             if started: ray.shutdown()
         return counts
 
-    def _write(self, ray, grid: GridSpec, cells: list[GridCell], ref) -> list[str]:
-        "Write a returned pack's adapters and records (or its cells' failure records): each cell's outcome."
+    def _write(self, ray, grid: GridSpec, locks: dict, ref) -> list[str]:
+        "Write a returned pack's adapters and records (or its cells' failure records) for the cells whose lock is still ours: their outcomes."
+        cells = list(locks)
         try:
             node, results = ray.get(ref)
         except ray.exceptions.RayError as error:  # the pack raised, or its node died more often than max_retries
             cause = getattr(error, "cause", None) or error
             message, trace = f"{type(cause).__name__}: {cause}".strip(), str(error)
-            return [write_outcome(grid, cell, error=message, trace=trace) for cell in cells]
+            results, node = [(None, None)] * len(cells), None
         outcomes = []
-        for cell, (record, adapters) in zip(cells, results, strict=True):
-            paths = cell_files(grid, cell)
-            if paths.adapters.exists(): shutil.rmtree(paths.adapters)  # an interrupted attempt's (we hold the lock)
-            if adapters is not None: _unpack(adapters, grid.folder)
-            if self.storage is not None: record = {**record, "storage": str(Path(self.storage) / grid.name)}
-            outcomes.append(write_outcome(grid, cell, {**record, "node": node}))
+        try:
+            for cell, (record, adapters) in zip(cells, results, strict=True):
+                if locks[cell].lost():  # the driver stopped past the lock timeout: another runner took the cell over and writes it
+                    logger.error(f"{cell.cell_id}: the cell was taken over while this runner was stopped; its result is not written")
+                    continue
+                if record is None: outcomes.append(write_outcome(grid, cell, error=message, trace=trace)); continue
+                paths = cell_files(grid, cell)
+                if paths.adapters.exists(): shutil.rmtree(paths.adapters)  # an interrupted attempt's (we hold the lock)
+                if adapters is not None: _unpack(adapters, grid.folder)
+                if self.storage is not None: record = {**record, "storage": str(Path(self.storage) / grid.name)}
+                outcomes.append(write_outcome(grid, cell, {**record, "node": node}))
+        except OSError as error:  # a full disk stops every later pack too: stop here, with the file and the space free
+            if error.errno in NO_SPACE: raise _no_space(error, grid, cells) from None
+            raise
+        if node is None: return outcomes
         logger.info(f"pack of {len(cells)} done on node {node[:12]}: {', '.join(c.cell_id for c in cells)}")
         return outcomes
 

@@ -213,12 +213,13 @@ def _read_or_none(path: Path) -> dict | None:
 def chosen_learning_rates(grid: GridSpec) -> dict[tuple, float]:
     "Learning rates chosen on dev for every group whose search cells are all done."
     if grid.search_runs is None or set(grid.search_runs) == set(grid.runs): return {}
-    done, chosen = {}, {}
+    done, chosen, known = {}, {}, {}
     for cell, group, run in grid_cells(grid):
-        if cell is not None and cell.learning_rate is not None: done.setdefault(group, []).append(cell_files(grid, cell).record)
-    for group, paths in done.items():
-        records = [_read_or_none(p) for p in paths]
-        if all(r is not None for r in records):
+        if cell is not None and cell.learning_rate is not None: done.setdefault(group, []).append(cell)
+    for group, cells in done.items():
+        records = [_read_or_none(cell_files(grid, c).record) for c in cells]
+        # a stale search record (its settings, rows or model changed) is recomputed first: it chooses nothing
+        if all(r is not None and not stale_reason(grid, c, r, known)[0] for c, r in zip(cells, records)):
             chosen[group] = float(select_learning_rates(records_frame(records), by="dev").learning_rate.iloc[0])
     return chosen
 
@@ -251,7 +252,7 @@ def grid_status(
     rows, known = [], {}  # known: fingerprints computed in this call, shared by cells on the same rows
     for cell, group, run in grid_cells(grid, chosen_learning_rates(grid)):
         if cell is None:
-            model, task, n, method, adapter = group
+            model, task, n, method, adapter = group[:5]  # an LDR group adds its M
             rows.append({"cell_id": None, "model": model, "task": task, "n": n, "method": method, "learning_rate": None,
                          "run": run, "state": "waiting", "error": "learning rate not chosen yet (search runs unfinished)",
                          "detail": None, "cell": None, "group": group})

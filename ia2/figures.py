@@ -13,7 +13,7 @@ import pandas as pd
 
 from .analysis import plot_layerwise, reliability_diagram
 from .io import write_text_atomic
-from .methods import BASELINES, METHOD_LABELS, method_id
+from .methods import BASELINES, METHOD_LABELS, method_id, method_label
 from .records import METHOD_ORDER, adapter_label
 from .shipped import shipped_file, shipped_grids
 from .stats import selected_cells, source_eval, source_eval_labels  # documented here too; they live in ia2.stats
@@ -91,10 +91,13 @@ def format_table(
         plain = summary.adapter.fillna("-").eq("-")
         summary = pd.concat([summary[~plain]] + [summary[plain].assign(adapter=a) for a in adapters], ignore_index=True)
     index = (["adapter"] if blocks else []) + ["n", "source_eval"]
-    rows = summary.assign(source_eval=source_eval_labels(summary), value=summary.apply(value, axis=1))
-    wide = rows.pivot_table(index=index, columns="method", values="value", aggfunc="first")
+    unlabelled = summary["unlabelled"].fillna(0).astype(int) if "unlabelled" in summary else pd.Series(0, index=summary.index)
+    rows = summary.assign(source_eval=source_eval_labels(summary), value=summary.apply(value, axis=1),
+                          column=[method_label(m, u) for m, u in zip(summary.method, unlabelled)])  # LDR cells are columns of their own
+    order = sorted(set(zip(summary.method, unlabelled)), key=lambda mu: (mu[1] > 0, METHOD_ORDER.index(mu[0]), mu[1]))
+    wide = rows.pivot_table(index=index, columns="column", values="value", aggfunc="first")
     if blocks: wide = wide.reindex(adapters, level="adapter")  # blocks in the order the summary gives
-    wide = wide[[m for m in METHOD_ORDER if m in wide.columns]].rename(columns=METHOD_LABELS)
+    wide = wide[[method_label(m, u) for m, u in order]]
     wide.columns.name = None
     return wide.fillna("–")
 

@@ -10,7 +10,7 @@ import difflib
 # %% auto #0
 __all__ = ['PAPER_MAX_EPOCHS', 'PAPER_PATIENCE', 'PROTOCOLS', 'DEFAULT_PROTOCOL', 'BASELINES', 'TRAINING_FREE', 'OBJECTIVES',
            'METHODS', 'UNLABELLED_ONLY', 'TRL_METHODS', 'TRAINED', 'METHOD_LABELS', 'method_id', 'objective_targets',
-           'needs_teacher']
+           'method_label', 'needs_teacher']
 
 # %% ../nbs/00b_methods.ipynb #11cccec7
 PAPER_MAX_EPOCHS = 50  # the paper trains up to 50 epochs ...
@@ -48,6 +48,15 @@ def objective_targets(objective: str) -> str:
     "Which targets an objective trains on: 'ground_truth' (sft) or 'icl' (the teacher's responses)."
     if objective not in OBJECTIVES: raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
     return "ground_truth" if objective == "sft" else "icl"
+
+def method_label(
+    method: str,  # a method id
+    unlabelled: int = 0,  # LDR mode's M (0: the labelled mode)
+) -> str:
+    "How tables and figures name a method, and its LDR variant: 'IA2→SFT, LDR (M = 64)', 'WILDA (M = 64)'."
+    label = METHOD_LABELS[method_id(method)]
+    if not unlabelled: return label
+    return f"{label} (M = {unlabelled})" if method_id(method) in UNLABELLED_ONLY else f"{label}, LDR (M = {unlabelled})"
 
 def needs_teacher(methods) -> bool:
     "Whether any of `methods` trains on the teacher's records (IA2, soft labels, ICL responses)."

@@ -6,7 +6,7 @@
 __all__ = ['CACHE_DIR_ENV', 'BUILTIN_MODELS', 'TINY_ARCHITECTURES', 'cache_dir', 'GGUFPart', 'BuiltinModel', 'assemble_gguf',
            'load_tokenizer', 'build_tiny_model', 'weights_fingerprint', 'base_weights_fingerprint', 'model_fingerprint',
            'adapters_disabled', 'carried_adapter', 'adapters_in_model_dtype', 'prepare_builtin_model',
-           'cached_model_problem', 'default_dtype', 'load_model']
+           'cached_model_problem', 'default_dtype', 'load_model', 'contiguous_head_input']
 
 # %% ../nbs/02_models.ipynb #95b05704
 import hashlib
@@ -554,7 +554,7 @@ def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hu
     from ia2.hooks import find_attention_blocks  # ia2.hooks imports nothing from here; importing it late keeps it so
     if str(name_or_path).startswith('tiny:'):  # a random tiny model (tests and examples): float32, seed 0
         model, tokenizer = build_tiny_model(str(name_or_path).split(':', 1)[1], seed=0)
-        return model.to(device).eval(), tokenizer
+        return contiguous_head_input(model.to(device).eval()), tokenizer
     dtype = dtype or default_dtype(device)
     if name_or_path in BUILTIN_MODELS: source = str(prepare_builtin_model(name_or_path))
     else: source = _resolve_source(name_or_path)
@@ -564,4 +564,20 @@ def load_model(name_or_path: str | Path,  # built-in name (`BUILTIN_MODELS`), hu
                       f"({', '.join(BUILTIN_MODELS)}) or a local directory") from err
     find_attention_blocks(model)
     if name_or_path in BUILTIN_MODELS: model.config._name_or_path = str(name_or_path)  # not the cache path (adapter cards, records)
-    return model.to(device).eval(), load_tokenizer(source)
+    return contiguous_head_input(model.to(device).eval()), load_tokenizer(source)
+
+# %% ../nbs/02_models.ipynb #c929ea2d
+def _contiguous_first_input(module, args, kwargs):
+    "A forward pre-hook: the module's input tensor, contiguous (None: unchanged)."
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:]), kwargs
+    return None
+
+def contiguous_head_input(model):  # a causal LM (bare or PEFT-wrapped)
+    "`model`, its output layer fed contiguous inputs (PyTorch's CPU bfloat16 matmul is slow on a strided one); idempotent."
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if head is not None and not getattr(head, "_ia2_contiguous_input", False):
+        head.register_forward_pre_hook(_contiguous_first_input, with_kwargs=True)
+        head._ia2_contiguous_input = True
+    return model

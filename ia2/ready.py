@@ -80,6 +80,7 @@ def missing_pieces(models: list[str], # model names as `ia2.load_model` takes th
                    tasks: list[str], # task names; their OOD tasks are added when `ood`
                    data_dir: str | Path | None = None, # data folder; None: $IA2_DATA_DIR, else the hub
                    ood: bool = True, # whether the OOD tasks are evaluated too
+                   methods: list[str] = (), # the methods to run: SDFT needs TRL (the ia2[trl] extra)
                   ) -> tuple[list[str], list[str]]: # the missing pieces, and the commands that install packages
     "Every model part and every task's rows that a run would load but cannot; goes offline when the hub does not answer."
     from ia2.data import resolve_data_dir
@@ -99,15 +100,30 @@ def missing_pieces(models: list[str], # model names as `ia2.load_model` takes th
         pieces += found; commands += [c for c in install if c not in commands]
     if folder_error is None:
         for spec in specs: pieces += _task_pieces(spec, folder, hub)
+    trl = _trl_piece(methods)
+    if trl: pieces.append(trl); commands.append("pip install 'ia2[trl]'")
     return pieces, commands
+
+def _trl_piece(methods) -> str | None:
+    "What is missing for the methods that train through TRL (sdft), or None."
+    from importlib import metadata
+    from ia2.methods import TRL_METHODS
+    from ia2.sdft import TRL_VERSION
+    wanted = [m for m in methods if m in TRL_METHODS]
+    if not wanted: return None
+    try: found = metadata.version("trl")
+    except metadata.PackageNotFoundError: found = None
+    if found == TRL_VERSION: return None
+    return f"{', '.join(wanted)} trains with TRL's SDFTTrainer: trl=={TRL_VERSION} is needed, " + (f"trl {found} is installed" if found else "TRL is not installed")
 
 def check_ready(models: list[str], # model names as `ia2.load_model` takes them
                 tasks: list[str], # task names
                 data_dir: str | Path | None = None, # data folder; None: $IA2_DATA_DIR, else the hub
                 ood: bool = True, # whether the OOD tasks are evaluated too
+                methods: list[str] = (), # the methods to run (SDFT needs TRL)
                ):
     "Raise one `MissingPieces` naming everything `missing_pieces` finds, with the commands that install it."
-    pieces, commands = missing_pieces(models, tasks, data_dir, ood)
+    pieces, commands = missing_pieces(models, tasks, data_dir, ood, methods)
     if pieces:
         raise MissingPieces("cannot start; missing:\n" + "\n".join(f"  - {p}" for p in pieces)
                             + ("\nInstall the packages with: " + " && ".join(commands) if commands else ""))
@@ -119,5 +135,5 @@ def prepare_grid(grid, # an `ia2.config.GridSpec`
     settings = grid.settings
     if grid.source is not None and Path(grid.source) in [grid_file(name) for name in SAMPLE_GRIDS]:
         grid = replace(grid, settings=replace(settings, data_dir=str(sample_data_dir())))
-    check_ready(grid.models, grid.tasks, grid.settings.data_dir, grid.settings.ood)
+    check_ready(grid.models, grid.tasks, grid.settings.data_dir, grid.settings.ood, grid.methods)
     return grid

@@ -28,8 +28,8 @@ logger = logging.getLogger("ia2")
 __all__ = ['logger', 'SCHEMA_VERSION', 'LOCATION_KEYS', 'GROUP_COLUMNS', 'METHOD_ORDER', 'RecordError', 'record_checksum',
            'write_json_atomic', 'read_record', 'model_folder', 'CellPaths', 'cell_paths', 'adapter_label', 'is_foreign',
            'read_records', 'records_frame', 'provenance_problems', 'flatten', 'settings_fingerprint',
-           'rows_fingerprint', 'setting_default', 'fingerprint_diff', 'record_fingerprint', 'select_learning_rates',
-           'environment']
+           'rows_fingerprint', 'setting_default', 'fingerprint_diff', 'record_fingerprint', 'with_group_columns',
+           'select_learning_rates', 'environment']
 
 # %% ../nbs/10c_records.ipynb #a0dca5eb
 class RecordError(ValueError):
@@ -252,6 +252,10 @@ def record_fingerprint(
 
 # %% ../nbs/10c_records.ipynb #b0bee80a
 GROUP_COLUMNS = ["model", "task", "n", "method", "adapter", "unlabelled"]
+
+def with_group_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    "`frame` with every group column: a frame made before LDR mode (or by hand) gets unlabelled = 0."
+    return frame if "unlabelled" in frame else frame.assign(unlabelled=0)
 METHOD_ORDER = [*BASELINES, *TRAINED]  # tables and the runner: baselines, then the trained methods
 
 def select_learning_rates(
@@ -260,6 +264,7 @@ def select_learning_rates(
 ) -> pd.DataFrame:  # one row per group: its columns, learning_rate, score, runs
     "The learning rate chosen for each group of trained cells."
     if by not in ("dev", "paper"): raise ValueError(f"by must be 'dev' or 'paper', got {by!r}")
+    frame = with_group_columns(frame)
     cells = frame[frame.learning_rate.notna() & ~frame.ood].copy()
     if cells.empty: return pd.DataFrame(columns=GROUP_COLUMNS + ["learning_rate", "score", "runs"])
     chosen = []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .data import format_demonstration
 from .methods import PAPER_MAX_EPOCHS, PAPER_PATIENCE, DEFAULT_PROTOCOL
+from .models import contiguous_head_input
 from .tasks import Example
 from .trainers import AdapterSettings, DevSchedule, add_adapter, training_files
 
@@ -98,7 +99,7 @@ def train_sdft(
     "Train a fresh adapter on `model` with TRL's SDFTTrainer, the demonstrations as the teacher's privileged context."
     _, SDFTTrainer = _trl()
     if (dev is None) != (dev_demonstrations is None): raise ValueError("pass dev and dev_demonstrations together")
-    peft_model = add_adapter(model, adapter, seed=config.seed)
+    peft_model = contiguous_head_input(add_adapter(model, adapter, seed=config.seed))  # TRL's integer logits_to_keep: see ia2.models
     eval_rows = None if dev is None else sdft_rows(dev, dev_demonstrations)
     callbacks = [] if eval_rows is None else [DevSchedule(peft_model, patience, protocol)]
     if eval_rows is None: config.eval_strategy = "no"

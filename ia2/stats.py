@@ -13,7 +13,7 @@ from scipy import optimize, stats
 
 from .answers import strict_correct
 from .metrics import ece_equal_mass
-from .records import GROUP_COLUMNS, select_learning_rates
+from .records import GROUP_COLUMNS, select_learning_rates, with_group_columns
 from .tasks import get_task
 from .methods import BASELINES, METHOD_LABELS, method_id
 
@@ -29,6 +29,7 @@ def selected_cells(
     by: str = "dev",  # learning-rate selection: "dev" or "paper"
 ) -> pd.DataFrame:
     "The rows of the baselines and of the trained cells at each group's selected learning rate."
+    frame = with_group_columns(frame)
     chosen = select_learning_rates(frame, by)[GROUP_COLUMNS + ["learning_rate"]]
     trained = frame[frame.learning_rate.notna()]
     trained = trained.merge(chosen, on=GROUP_COLUMNS + ["learning_rate"]) if len(chosen) else trained.iloc[:0]

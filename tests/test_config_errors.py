@@ -19,7 +19,7 @@ WRONG = {  # a value of the wrong type for every grid key
     "search_runs": ["0"], "results": ["out"], "methods": [1],
     "eval_rows": "8", "ood": "false", "batch_size": [4], "phase_metrics": "yes", "similarity_rows": "0",
     "max_new_tokens": "10", "dtype": 16, "data_dir": 1, "store": True, "allow_overlap": "yes", "training": [1], "pack": "2",
-    "sampling": 3,
+    "sampling": 3, "unlabelled": ["many"], "permutations": "24", "demo_orders": [2],
 }
 
 

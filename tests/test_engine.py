@@ -183,3 +183,34 @@ def test_validate_and_run_name_the_grid_file_and_the_bad_model_before_anything_r
     assert not (tmp_path / "results").exists()
     grid.write_text(text)
     assert main(["validate", str(grid)]) == 0 and "1 model(s) and 1 task(s) resolve" in capsys.readouterr().out
+
+
+def test_the_ray_driver_writes_nothing_for_a_lost_lock_and_stops_on_a_full_disk(tmp_path, monkeypatch):
+    """The driver's side of a returned pack, without a cluster: a cell whose lock was taken over while the driver was
+    stopped is not written (the new holder writes it), and a full disk while writing stops the run with the file named."""
+    import errno
+    import ia2.engine as engine
+    from ia2.experiments import grid_cells
+    from ia2.io import NoSpaceError
+    grid = load_grid(write_grid(tmp_path))
+    cells = [c for c, _, _ in grid_cells(grid) if c is not None][:2]
+
+    class Lock:
+        def __init__(self, lost): self._lost = lost
+        def lost(self): return self._lost
+
+    class FakeRay:
+        class exceptions: RayError = RuntimeError
+        @staticmethod
+        def get(ref): return "node0", [({"id": c.cell_id, "cell": c.to_dict()}, None) for c in cells]
+
+    written = []
+    monkeypatch.setattr(engine, "write_outcome", lambda grid, cell, record=None, **kw: written.append(cell.cell_id) or "finished")
+    outcomes = RayEngine()._write(FakeRay, grid, {cells[0]: Lock(True), cells[1]: Lock(False)}, "ref")
+    assert written == [cells[1].cell_id] and outcomes == ["finished"]
+
+    def full(grid, cell, record=None, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(grid.folder / "x.json"))
+    monkeypatch.setattr(engine, "write_outcome", full)
+    with pytest.raises(NoSpaceError, match="x.json"):
+        RayEngine()._write(FakeRay, grid, {c: Lock(False) for c in cells}, "ref")

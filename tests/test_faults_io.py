@@ -3,9 +3,7 @@ invalid UTF-8, YAML merge keys, a full disk or an unwritable folder while writin
 of the Python API. Each fault ends in a clear error or warning naming what, where and the fix, never a traceback
 or a silently wrong result; where records result, they equal an uninterrupted run's."""
 import errno
-import json
 import logging
-import os
 import shutil
 import signal
 import subprocess

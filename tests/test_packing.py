@@ -87,7 +87,9 @@ def test_packed_training_equals_each_cell_alone(kind, monkeypatch):
             stopped += a["stopped_early"]
         kept = adapter_parameters(model, name)
         assert kept.keys() == weights.keys()
-        for key in kept: torch.testing.assert_close(kept[key], weights[key], rtol=1e-4, atol=1e-5)  # Adam: float noise, lr-scaled
+        # Adam moves each weight by about lr per step whatever the gradient's size, so float noise in a gradient near zero
+        # (summation order: a wider batch, or oneDNN's kernel choice for a buffer's alignment) moves it by a fraction of lr
+        for key in kept: torch.testing.assert_close(kept[key], weights[key], rtol=1e-4, atol=1e-3 * spec[1])
     assert stopped  # early stopping happened somewhere: the comparison covers it
 
 
