@@ -25,7 +25,7 @@ from helpers import GRID, records, strip, write_grid
 pytestmark = pytest.mark.usefixtures("fresh_cli_logger")
 IA2 = shutil.which("ia2", path=str(Path(sys.executable).parent))
 ROOT = Path(__file__).parents[1]
-COMMITTED = ["qwen-cpu", "qwen-cpu-lora", "qwen-cpu-math", "sst2-powered"]  # the shipped grids whose records are committed
+COMMITTED = ["qwen-cpu", "qwen-cpu-lora", "qwen-cpu-math", "sst2-powered", "qwen-cpu-baselines"]  # the shipped grids whose records are committed
 
 
 

@@ -6,8 +6,8 @@ The prose is not parsed. `claims.csv` (beside the README) holds one row per quot
 - `file`: the prose file (relative to the root), `quote`: text that must occur in it (whitespace and line breaks
   count as one space), `number`: the number as the quote writes it (a substring of `quote`);
 - `source`: where the number comes from: a committed CSV (`paper_figures/x.csv`), a committed JSON file
-  (`benchmarks/quickstart.json`), a glob of JSON records (`results/qwen-cpu/*/*.json`), or `derive:<name>` for the
-  few numbers no single file holds (see DERIVATIONS);
+  (`benchmarks/quickstart.json`), a glob of JSON records (`results/qwen-cpu/*/*.json`; several joined by ` + `), or
+  `derive:<name>` for the few numbers no single file holds (see DERIVATIONS);
 - `select`: which rows: `column=value`, `column^=prefix`, `column$=suffix` or `column!=value`, joined by `;` (CSV columns, or dotted
   paths into a record); for a JSON file, a dotted path (`1.seconds`); for `derive:`, its arguments `key=value;...`;
 - `value`: a CSV column (exactly one row must match) or `agg:column` with agg in min, max, count, mean over the
@@ -116,7 +116,7 @@ def _missing(path, key, row):
 
 
 def records_value(root: Path, pattern: str, select: str, value: str):
-    files = sorted(glob.glob(str(root / pattern)))
+    files = sorted(f for one in pattern.split(" + ") for f in glob.glob(str(root / one.strip())))
     if not files:
         raise FileNotFoundError(f"no file matches {pattern}")
     rows = []
