@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .config import CellConfig, GridSpec
 from .methods import TRL_METHODS
 from .data import resolve_data_dir
-from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record,
+from .experiments import (GridCell, _claim, _prior, _release, _twin, cell_config, cell_files, cell_record, context_cuts,
                           check_writable, grid_model, grid_status, in_shard, run_one, runnable_cells, waiting_lines,
                           write_outcome)
 from .io import NO_SPACE, NoSpaceError, check_space, format_bytes, free_bytes, write_error
@@ -92,12 +92,12 @@ def pack_records(
     if together:
         start, runner = time.perf_counter(), pack_runner(len(together))
         configs = [cell_config(grid, c) for c in together]
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, context_cuts() as cuts:
             warnings.simplefilter("always", UserWarning)
             results = runner(model, tokenizer, configs, [cell_files(grid, c).adapters for c in together], progress=progress)
         seconds = (time.perf_counter() - start) / len(together)
         for cell, config, (rows, details) in zip(together, configs, results, strict=True):
-            records[cell.cell_id] = {**cell_record(grid, cell, config, rows, details, model, {}, caught, seconds),
+            records[cell.cell_id] = {**cell_record(grid, cell, config, rows, details, model, {}, caught, seconds, cuts),  # the pack's cuts
                                      "pack": {"size": len(together), "runner": f"{runner.__module__}.{runner.__name__}"}}
     return [records[c.cell_id] for c in cells]
 

@@ -17,6 +17,7 @@ import uuid
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,11 +42,11 @@ from .trainers import METHODS, AdapterSettings, method_id, training_files
 logger = logging.getLogger("ia2")
 
 # %% auto #0
-__all__ = ['logger', 'MAX_TASK_CHARS', 'LOCK_TIMEOUT_ENV', 'METHOD_RANK', 'TRAINED_ONLY', 'GridCell', 'cell_files', 'cell_config',
-           'lock_timeout', 'lock_holder', 'heartbeat_stopped', 'describe_holder', 'CellLock', 'uses_unlabelled',
-           'grid_cells', 'chosen_learning_rates', 'grid_status', 'cell_fingerprint', 'stale_reason', 'in_shard',
-           'parse_shard', 'adapter_problem', 'training_problem', 'cell_record', 'run_one', 'check_writable',
-           'write_outcome', 'grid_model', 'waiting_lines', 'runnable_cells']
+__all__ = ['logger', 'MAX_TASK_CHARS', 'LOCK_TIMEOUT_ENV', 'METHOD_RANK', 'TRAINED_ONLY', 'CUT_MARK', 'GridCell', 'cell_files',
+           'cell_config', 'lock_timeout', 'lock_holder', 'heartbeat_stopped', 'describe_holder', 'CellLock',
+           'uses_unlabelled', 'grid_cells', 'chosen_learning_rates', 'grid_status', 'cell_fingerprint', 'stale_reason',
+           'in_shard', 'parse_shard', 'adapter_problem', 'training_problem', 'context_cuts', 'cell_record', 'run_one',
+           'check_writable', 'write_outcome', 'grid_model', 'waiting_lines', 'runnable_cells']
 
 # %% ../nbs/10_experiments.ipynb #b0b118ae
 MAX_TASK_CHARS = 64  # a longer task name is cut and given a hash in file names (a file name holds at most 255 bytes)
@@ -400,6 +401,20 @@ def _prior(grid: GridSpec, cell: GridCell) -> dict[str, Path]:
         return {}
     return {phases[0]: folder}
 
+CUT_MARK = "prompts are longer than the model's"  # what `ia2.evaluation.fit_context` warns when it cuts prompts
+
+@contextmanager
+def context_cuts():
+    "The ia2 warnings about prompts cut to the model's context while the block runs: a record keeps them."
+    seen = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if CUT_MARK in record.getMessage(): seen.append(record.getMessage())
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    try: yield seen
+    finally: logger.removeHandler(handler)
+
 def cell_record(
     grid: GridSpec, cell: GridCell, config: CellConfig,  # the grid, the cell and the config it ran
     rows: pd.DataFrame, details: dict,  # what `run_cell` returned for it
@@ -407,6 +422,7 @@ def cell_record(
     prior: dict[str, Path],  # the first phase it started from (`_prior`), or {}
     caught: list,  # the warnings raised while it ran
     seconds: float,  # how long it took
+    cuts: list[str] = (),  # `context_cuts` while it (or its pack) ran
 ) -> dict:
     "The record of a computed cell, from what `run_cell` (or a pack runner) returned for it."
     for phases in details["training"].values():
@@ -416,6 +432,7 @@ def cell_record(
             "protocol": config.protocol, "results": rows.to_dict("records"), **details,
             "dtype": str(next(model.parameters()).dtype),
             "warnings": sorted({str(w.message) for w in caught if "distil" in str(w.message)}),
+            **({"context_cuts": sorted(set(cuts))} if cuts else {}),  # prompts scored or distilled as their last tokens only
             "reused": {k: str(v.relative_to(grid.folder)) for k, v in prior.items()},
             "adapters": _adapter_checksums(grid, cell, config.trained), "seconds": round(seconds, 1),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": environment()}
@@ -424,10 +441,10 @@ def run_one(grid: GridSpec, cell: GridCell, model, tokenizer, progress: bool = F
     "Run one cell and return its record."
     start, config, paths = time.perf_counter(), cell_config(grid, cell), cell_files(grid, cell)
     prior = _prior(grid, cell)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, context_cuts() as cuts:
         warnings.simplefilter("always", UserWarning)
         rows, details = run_cell(model, tokenizer, config, output_dir=paths.adapters, progress=progress, prior=prior)
-    return cell_record(grid, cell, config, rows, details, model, prior, caught, time.perf_counter() - start)
+    return cell_record(grid, cell, config, rows, details, model, prior, caught, time.perf_counter() - start, cuts)
 
 
 # %% ../nbs/10_experiments.ipynb #0cc3a516

@@ -49,6 +49,20 @@ def fresh(tmp_path):
 
 # ---------------------------------------------------------------- rows in
 
+
+def test_a_grid_record_says_which_prompts_were_cut_to_the_context(tmp_path):
+    import json
+    grid = load_grid(write_grid(tmp_path))
+    test = tmp_path / "data" / "reviews" / "test.jsonl"
+    rows = [json.loads(line) for line in test.read_text().splitlines()]
+    rows[0]["text"] = "word " * 2_500  # the first evaluation row is longer than the tiny model's 2048 positions
+    test.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert run_grid(grid, progress=False, max_cells=1) == {"finished": 1, "failed": 0}  # the base cell
+    record = json.loads(cell_files(grid, [c for c in grid_status(grid).cell if c is not None][0]).record.read_text())
+    assert record["id"].endswith("_base") and len(record["context_cuts"]) == 1
+    assert "1 of 4 prompts are longer than the model's 2048 positions" in record["context_cuts"][0]
+
+
 def test_rows_longer_than_the_context_are_cut_from_the_left_with_a_warning(tiny, caplog):
     model, tokenizer = tiny
     rows = ia2.examples(MOOD, [{"text": "good", "label": 1}, {"text": "word " * 2_500, "label": 0}, {"text": "bad", "label": 0}])
