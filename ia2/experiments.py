@@ -211,10 +211,13 @@ def _read_or_none(path: Path) -> dict | None:
     try: return read_record(path) if path.exists() else None
     except RecordError: return None
 
-def chosen_learning_rates(grid: GridSpec) -> dict[tuple, float]:
+def chosen_learning_rates(
+    grid: GridSpec,  # the grid
+    known: dict | None = None,  # model fingerprints computed already (`cell_fingerprint`'s, shared with `grid_status`)
+) -> dict[tuple, float]:
     "Learning rates chosen on dev for every group whose search cells are all done."
     if grid.search_runs is None or set(grid.search_runs) == set(grid.runs): return {}
-    done, chosen, known = {}, {}, {}
+    done, chosen, known = {}, {}, {} if known is None else known
     for cell, group, run in grid_cells(grid):
         if cell is not None and cell.learning_rate is not None: done.setdefault(group, []).append(cell)
     for group, cells in done.items():
@@ -251,7 +254,7 @@ def grid_status(
 ) -> pd.DataFrame:  # one row per cell: cell_id, model, task, n, method, learning_rate, run, state, error, cell, group
     "Every cell of the grid with its state: done, stale, failed, pending, running, abandoned or waiting; `detail` says more."
     rows, known = [], {}  # known: fingerprints computed in this call, shared by cells on the same rows
-    for cell, group, run in grid_cells(grid, chosen_learning_rates(grid)):
+    for cell, group, run in grid_cells(grid, chosen_learning_rates(grid, known)):
         if cell is None:
             model, task, n, method, adapter = group[:5]  # an LDR group adds its M
             rows.append({"cell_id": None, "model": model, "task": task, "n": n, "method": method, "learning_rate": None,

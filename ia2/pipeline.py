@@ -733,25 +733,20 @@ def run_cell(
                 with timer(f"train:{method}"):
                     peft_model, details["training"][method] = train_sdft_cell(model, tokenizer, data.task, prepared["plan"], config,
                                                                               Path(output_dir) / method, progress)
-                peft_model.eval()
-                r, p, details["dev"][method], similarity = evaluate_trained(peft_model, tokenizer, method, data, config, held_out, progress, timer)
-                rows += r; predictions += p
-                if similarity is not None: details["activation_similarity"][method] = similarity
-                model = remove_adapter(peft_model)
-                continue
-            peft_model = make_adapter(model, config.adapter, seed=config.run)
-            first = METHODS[method][0]
-            report_phase = config.phase_metrics and len(METHODS[method]) > 1
+            else:
+                peft_model = make_adapter(model, config.adapter, seed=config.run)
+                first = METHODS[method][0]
+                report_phase = config.phase_metrics and len(METHODS[method]) > 1
 
-            def phase_end(objective, current):
-                if report_phase and objective == first:
-                    r, p = evaluate_method(current, tokenizer, first, data.eval_sets, None, config.batch_size, progress, config.max_new_tokens)
-                    rows.extend(r); predictions.extend(p)
+                def phase_end(objective, current):
+                    if report_phase and objective == first:
+                        r, p = evaluate_method(current, tokenizer, first, data.eval_sets, None, config.batch_size, progress, config.max_new_tokens)
+                        rows.extend(r); predictions.extend(p)
 
-            start_from = (prior or {}).get(first) if len(METHODS[method]) > 1 else None
-            with timer(f"train:{method}"):
-                details["training"][method] = train_adapter(peft_model, tokenizer, method, items, config, Path(output_dir) / method,
-                                                            start_from, phase_end, progress, f"train {progress_label(method, data.task)}")
+                start_from = (prior or {}).get(first) if len(METHODS[method]) > 1 else None
+                with timer(f"train:{method}"):
+                    details["training"][method] = train_adapter(peft_model, tokenizer, method, items, config, Path(output_dir) / method,
+                                                                start_from, phase_end, progress, f"train {progress_label(method, data.task)}")
             peft_model.eval()
             r, p, details["dev"][method], similarity = evaluate_trained(peft_model, tokenizer, method, data, config, held_out, progress, timer)
             rows += r; predictions += p
