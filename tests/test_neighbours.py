@@ -11,52 +11,37 @@ from ia2.config import CellConfig, load_grid
 from ia2.engine import run_grid
 from ia2.experiments import grid_status
 
-from helpers import write_grid
-
-GRID = """
-    name: neighbours
-    models: [tiny:llama]
-    tasks:
-      - {name: tiny_reviews, template: "Text:{text}\\nLabel:", label_words: ["0", "1"], data_folder: reviews}
-    n: [4]
-    methods: METHODS
-    learning_rates: [1.0e-2]
-    runs: [0]
-    eval_rows: 8
-    ood: false
-    training: {num_train_epochs: 1}
-    batch_size: 4
-    data_dir: data
-    store: store
-"""
+from helpers import GRID, write_grid
 
 
 def _grid(folder: Path, methods: str, extra: str = "") -> Path:
-    return write_grid(folder, textwrap.dedent(GRID).replace("METHODS", methods) + textwrap.dedent(extra))
+    "The tiny grid of helpers.py with these methods and extra settings."
+    return write_grid(folder, textwrap.dedent(GRID).replace("methods: [base, ICL, ia2, ia2-sft]", f"methods: {methods}") + extra)
 
 
-def _records(grid) -> dict:
+def _run(grid, finished: int) -> dict:
+    "Run the grid (quietly: the random tiny model warns of its ICL gap and short training); its records by cell id."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert run_grid(grid, progress=False) == {"finished": finished, "failed": 0}
     return {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in sorted((grid.folder / "tiny-llama").glob("*.json"))}
 
 
 def test_every_neighbour_runs_under_one_protocol(tmp_path):
     grid = load_grid(_grid(tmp_path, "[base, ICL, task-vector, icv, sft, ia2-sft, sdft, wilda]", "unlabelled: [0, 8]\npermutations: 3\n"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert run_grid(grid, progress=False) == {"finished": 9, "failed": 0}
-    made = _records(grid)
-    stem = "tiny_reviews_N4_{}_lora-qko-r8-a8_lr0.01_run0"
-    assert set(made) == {"tiny_reviews_base", *(f"tiny_reviews_N4_{m}_run0" for m in ("ICL", "task-vector", "icv")),
+    made = _run(grid, 9)
+    stem = "tiny_faults_N4_{}_lora-qko-r8-a8_lr0.01_run0"
+    assert set(made) == {"tiny_faults_base", *(f"tiny_faults_N4_{m}_run0" for m in ("ICL", "task-vector", "icv")),
                          *(stem.format(m) for m in ("sft", "ia2-sft", "sdft", "ia2-sft_U8", "wilda_U8"))}
     # one protocol: every cell of the run scored the same evaluation rows; every trained cell trained on the same N rows
     evals = {json.dumps(r["provenance"]["eval"]) for r in made.values()}
     assert len(evals) == 1
-    trains = {json.dumps(r["provenance"]["train"]) for i, r in made.items() if i != "tiny_reviews_base"}
+    trains = {json.dumps(r["provenance"]["train"]) for i, r in made.items() if i != "tiny_faults_base"}
     assert len(trains) == 1
     train_index = set(json.loads(trains.pop())["index"])
     # the training-free baselines chose a layer / a strength on the dev rows, and say so
-    assert made["tiny_reviews_N4_task-vector_run0"]["dev_choice"]["task-vector"]["layer"] in range(2)
-    assert made["tiny_reviews_N4_icv_run0"]["dev_choice"]["icv"]["strength"] > 0
+    assert made["tiny_faults_N4_task-vector_run0"]["dev_choice"]["task-vector"]["layer"] in range(2)
+    assert made["tiny_faults_N4_icv_run0"]["dev_choice"]["icv"]["strength"] > 0
     # SDFT trained through TRL into the layout of the paper's methods, its adapter checksummed
     sdft = made[stem.format("sdft")]
     phase = sdft["training"]["sdft"]["phases"][0]
@@ -81,19 +66,15 @@ def test_every_neighbour_runs_under_one_protocol(tmp_path):
 
 
 def test_demo_orders_repeat_each_training_row_with_shuffled_demonstrations(tmp_path):
-    grid = load_grid(_grid(tmp_path, "[sft, ia2]", "demo_orders: 2\n"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert run_grid(grid, progress=False) == {"finished": 2, "failed": 0}
-    made = _records(grid)
-    ia2 = made["tiny_reviews_N4_ia2_lora-qko-r8-a8_lr0.01_run0"]
+    made = _run(load_grid(_grid(tmp_path, "[sft, ia2]", "demo_orders: 2\n")), 2)
+    ia2 = made["tiny_faults_N4_ia2_lora-qko-r8-a8_lr0.01_run0"]
     teacher, train = ia2["provenance"]["teacher"], ia2["provenance"]["train"]["index"]
     assert teacher["mode"] == "labelled" and teacher["orders"] == 2 and teacher["queries"] == train + train
     for query, demos in zip(teacher["queries"], teacher["demonstrations"]):
         assert sorted(demos) == sorted(set(train) - {query})  # the other N-1 rows, in a fresh order
     # every method sees each row twice per epoch: 8 rows in batches of 4
     assert ia2["training"]["ia2"]["phases"][0]["steps"] == 2
-    assert made["tiny_reviews_N4_sft_lora-qko-r8-a8_lr0.01_run0"]["training"]["sft"]["phases"][0]["steps"] == 2
+    assert made["tiny_faults_N4_sft_lora-qko-r8-a8_lr0.01_run0"]["training"]["sft"]["phases"][0]["steps"] == 2
 
 
 def test_ldr_settings_that_cannot_run_fail_with_the_fix():
